@@ -1,0 +1,1 @@
+"""Market data: the contract, writing, loading, validation and synthetic generation."""
