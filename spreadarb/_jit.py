@@ -31,4 +31,4 @@ def jit(fn: F) -> F:
         return fn
     import numba
 
-    return numba.njit(cache=True)(fn)  # type: ignore[no-any-return]
+    return numba.njit(cache=True)(fn)

@@ -50,7 +50,9 @@ VENUES: dict[str, Venue] = {
             funding_interval_s=1 * HOUR_S,
             is_dex=True,
         ),
-        Venue(name="paradex", redis_prefix="paradex:perps", funding_interval_s=8 * HOUR_S, is_dex=True),
+        Venue(
+            name="paradex", redis_prefix="paradex:perps", funding_interval_s=8 * HOUR_S, is_dex=True
+        ),
     )
 }
 

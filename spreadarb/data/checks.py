@@ -66,9 +66,7 @@ class Where:
 def is_string_type(t: pa.DataType) -> bool:
     if pa.types.is_dictionary(t):
         return is_string_type(t.value_type)
-    return bool(
-        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-    )
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
 
 
 def dtype_ok(kind: Kind, t: pa.DataType) -> bool:
@@ -123,7 +121,9 @@ def _as_numpy(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def _string_codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str | None]]:
     """Integer code per row and the distinct values (null is a value of its own)."""
-    encoded = pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+    encoded = pc.dictionary_encode(
+        col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    )
     values = encoded.dictionary.to_pylist()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     if encoded.indices.null_count:
@@ -158,8 +158,11 @@ def check_table(
     usable: dict[str, pa.ChunkedArray] = {}
     for column in spec.columns:
         if column.name not in present:
-            out.add(ProblemKind.MISSING_COLUMN, f"missing contract column {column.name!r}",
-                    column=column.name)
+            out.add(
+                ProblemKind.MISSING_COLUMN,
+                f"missing contract column {column.name!r}",
+                column=column.name,
+            )
             continue
         arrow_type = table.schema.field(column.name).type
         if not dtype_ok(column.kind, arrow_type):
@@ -182,8 +185,12 @@ def check_table(
             if not null_mask.any():
                 null_mask = None
         if null_mask is not None and not column.nullable:
-            out.add(ProblemKind.MISSING_VALUE, "null or NaN in a column that must have a value",
-                    column=name, positions=np.flatnonzero(null_mask))
+            out.add(
+                ProblemKind.MISSING_VALUE,
+                "null or NaN in a column that must have a value",
+                column=name,
+                positions=np.flatnonzero(null_mask),
+            )
         if column.kind is Kind.STRING:
             continue
         values = _as_numpy(col)
@@ -191,11 +198,21 @@ def check_table(
         if column.kind is Kind.FLOAT:
             inf = np.isinf(values)
             if inf.any():
-                out.add(ProblemKind.NON_FINITE, "infinite value", column=name,
-                        positions=np.flatnonzero(inf))
+                out.add(
+                    ProblemKind.NON_FINITE,
+                    "infinite value",
+                    column=name,
+                    positions=np.flatnonzero(inf),
+                )
         valid = ~null_mask if null_mask is not None else None
-        _check_bound(out, name, column.bound, values, valid,
-                     "funding interval must be positive" if name == "funding_interval_s" else None)
+        _check_bound(
+            out,
+            name,
+            column.bound,
+            values,
+            valid,
+            "funding interval must be positive" if name == "funding_interval_s" else None,
+        )
         if column.kind is Kind.TIMESTAMP:
             _check_timestamp_unit(out, name, values, valid)
         if column.kind is Kind.SIDE:
@@ -203,31 +220,48 @@ def check_table(
             if valid is not None:
                 bad &= valid
             if bad.any():
-                out.add(ProblemKind.BAD_SIDE, "side must be +1 (buy) or -1 (sell)", column=name,
-                        positions=np.flatnonzero(bad))
+                out.add(
+                    ProblemKind.BAD_SIDE,
+                    "side must be +1 (buy) or -1 (sell)",
+                    column=name,
+                    positions=np.flatnonzero(bad),
+                )
 
     if "bid_px" in numeric and "ask_px" in numeric:
         with np.errstate(invalid="ignore"):
             crossed = numeric["bid_px"] >= numeric["ask_px"]
         if crossed.any():
-            out.add(ProblemKind.CROSSED_BOOK, "crossed book: bid_px >= ask_px", column="bid_px",
-                    positions=np.flatnonzero(crossed))
+            out.add(
+                ProblemKind.CROSSED_BOOK,
+                "crossed book: bid_px >= ask_px",
+                column="bid_px",
+                positions=np.flatnonzero(crossed),
+            )
 
     if n == 0 or "exchange" not in usable or "symbol" not in usable:
         return out.problems
     ex_codes, ex_values = _string_codes(usable["exchange"])
     sym_codes, sym_values = _string_codes(usable["symbol"])
     _check_names(out, "exchange", ex_codes, ex_values, EXCHANGE_PATTERN, "lower-case venue name")
-    _check_names(out, "symbol", sym_codes, sym_values, SYMBOL_PATTERN,
-                 "canonical upper-case base asset such as BTC")
+    _check_names(
+        out,
+        "symbol",
+        sym_codes,
+        sym_values,
+        SYMBOL_PATTERN,
+        "canonical upper-case base asset such as BTC",
+    )
     if where.exchange is not None:
         wrong = np.flatnonzero(
             ex_codes != (ex_values.index(where.exchange) if where.exchange in ex_values else -1)
         )
         if wrong.size:
-            out.add(ProblemKind.PARTITION_MISMATCH,
-                    f"exchange differs from the file's partition exchange={where.exchange}",
-                    column="exchange", positions=wrong)
+            out.add(
+                ProblemKind.PARTITION_MISMATCH,
+                f"exchange differs from the file's partition exchange={where.exchange}",
+                column="exchange",
+                positions=wrong,
+            )
     if "ts_local" not in numeric:
         return out.problems
     ts = numeric["ts_local"]
@@ -235,9 +269,12 @@ def check_table(
         day = np.datetime64(where.date, "D").astype(np.int64)
         wrong = np.flatnonzero(ts // NS_PER_DAY != day)
         if wrong.size:
-            out.add(ProblemKind.PARTITION_MISMATCH,
-                    f"ts_local falls outside the file's partition date={where.date} (UTC day)",
-                    column="ts_local", positions=wrong)
+            out.add(
+                ProblemKind.PARTITION_MISMATCH,
+                f"ts_local falls outside the file's partition date={where.date} (UTC day)",
+                column="ts_local",
+                positions=wrong,
+            )
     _check_market_order(out, table, ts, ex_codes, ex_values, sym_codes, sym_values, tails)
     return out.problems
 
@@ -292,8 +329,12 @@ def _check_names(
         if value is None:
             continue  # reported as a missing value
         if not pattern.match(value):  # type: ignore[attr-defined]
-            out.add(ProblemKind.BAD_NAME, f"{value!r} is not a {wanted}", column=column,
-                    positions=np.flatnonzero(codes == code))
+            out.add(
+                ProblemKind.BAD_NAME,
+                f"{value!r} is not a {wanted}",
+                column=column,
+                positions=np.flatnonzero(codes == code),
+            )
 
 
 def _check_market_order(
@@ -322,9 +363,13 @@ def _check_market_order(
     backwards = same_market & (ts_sorted < prev_ts)
     if backwards.any():
         pos = np.sort(order[backwards])
-        out.add(ProblemKind.TS_BACKWARDS,
-                "ts_local goes backwards within a market (exchange, symbol); rows must be in "
-                "the order the collector saw them", column="ts_local", positions=pos)
+        out.add(
+            ProblemKind.TS_BACKWARDS,
+            "ts_local goes backwards within a market (exchange, symbol); rows must be in "
+            "the order the collector saw them",
+            column="ts_local",
+            positions=pos,
+        )
     same_ts = same_market & (ts_sorted == prev_ts)
     if same_ts.any():
         involved = np.zeros(order.size, dtype=bool)
@@ -334,10 +379,11 @@ def _check_market_order(
         frame = table.select(contract_names).take(pa.array(candidates)).to_pandas()
         dup = frame.duplicated(keep="first").to_numpy()
         if dup.any():
-            out.add(ProblemKind.DUPLICATE_ROWS,
-                    "row repeats an earlier row of the same market exactly (all contract "
-                    "columns)",
-                    positions=candidates[dup])
+            out.add(
+                ProblemKind.DUPLICATE_ROWS,
+                "row repeats an earlier row of the same market exactly (all contract columns)",
+                positions=candidates[dup],
+            )
 
     if tails is None:
         return
@@ -356,19 +402,28 @@ def _check_market_order(
         first_ts = int(ts[first])
         if tail is not None:
             if first_ts < tail.ts_local:
-                out.add(ProblemKind.TS_BACKWARDS,
-                        f"ts_local of market {ex}/{sym} goes backwards from the previous file "
-                        f"({tail.file}, row {tail.row})", column="ts_local",
-                        positions=np.array([first]))
+                out.add(
+                    ProblemKind.TS_BACKWARDS,
+                    f"ts_local of market {ex}/{sym} goes backwards from the previous file "
+                    f"({tail.file}, row {tail.row})",
+                    column="ts_local",
+                    positions=np.array([first]),
+                )
             elif first_ts == tail.ts_local and tail.rows_at_ts:
                 head = order[s : e + 1][ts_sorted[s : e + 1] == first_ts]
                 rows = table.select(names).take(pa.array(head)).to_pylist()
-                dups = [int(i) for i, r in zip(head, rows, strict=True)
-                        if tuple(r[c] for c in names) in tail.rows_at_ts]
+                dups = [
+                    int(i)
+                    for i, r in zip(head, rows, strict=True)
+                    if tuple(r[c] for c in names) in tail.rows_at_ts
+                ]
                 if dups:
-                    out.add(ProblemKind.DUPLICATE_ROWS,
-                            f"row repeats a row of market {ex}/{sym} in the previous file "
-                            f"({tail.file})", positions=np.array(dups))
+                    out.add(
+                        ProblemKind.DUPLICATE_ROWS,
+                        f"row repeats a row of market {ex}/{sym} in the previous file "
+                        f"({tail.file})",
+                        positions=np.array(dups),
+                    )
         last_ts = int(ts[last])
         at_last = order[s : e + 1][ts_sorted[s : e + 1] == last_ts]
         rows = table.select(names).take(pa.array(at_last)).to_pylist()

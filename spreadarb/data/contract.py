@@ -143,8 +143,13 @@ _SYMBOL = Column(
 
 
 def _px(name: str, description: str) -> Column:
-    return Column(name=name, kind=Kind.FLOAT, unit="quote currency (USD)", description=description,
-                  bound=Bound.POSITIVE)
+    return Column(
+        name=name,
+        kind=Kind.FLOAT,
+        unit="quote currency (USD)",
+        description=description,
+        bound=Bound.POSITIVE,
+    )
 
 
 TICKERS = TableSpec(
@@ -157,34 +162,81 @@ TICKERS = TableSpec(
         _EXCHANGE,
         _SYMBOL,
         _px("bid_px", "Best bid price."),
-        Column(name="bid_sz", kind=Kind.FLOAT, unit="base units", description="Size at the best bid.",
-               bound=Bound.POSITIVE),
+        Column(
+            name="bid_sz",
+            kind=Kind.FLOAT,
+            unit="base units",
+            description="Size at the best bid.",
+            bound=Bound.POSITIVE,
+        ),
         _px("ask_px", "Best ask price; must be above bid_px (a crossed book is an error)."),
-        Column(name="ask_sz", kind=Kind.FLOAT, unit="base units", description="Size at the best ask.",
-               bound=Bound.POSITIVE),
-        Column(name="bid_depth_usd", kind=Kind.FLOAT, unit="USD",
-               description="Resting bid notional within 2 bps of the best bid (L1 notional when "
-               "the source has no deeper levels).", bound=Bound.NON_NEGATIVE),
-        Column(name="ask_depth_usd", kind=Kind.FLOAT, unit="USD",
-               description="Resting ask notional within 2 bps of the best ask.",
-               bound=Bound.NON_NEGATIVE),
-        Column(name="mark_px", kind=Kind.FLOAT, unit="quote currency (USD)",
-               description="Venue mark price; missing when the venue does not publish one.",
-               bound=Bound.POSITIVE, nullable=True),
-        Column(name="funding_rate", kind=Kind.FLOAT, unit="fraction per funding interval",
-               description="Current funding rate: what a long pays (a short receives) per unit "
-               "notional at next_funding_ts if it does not change. 0.0001 = 0.01 %."),
-        Column(name="funding_interval_s", kind=Kind.SECONDS, unit="s",
-               description="Length of the venue's funding interval for this market (3600, 14400, "
-               "28800, ...).", bound=Bound.POSITIVE),
-        Column(name="next_funding_ts", kind=Kind.TIMESTAMP, unit="ns since epoch, UTC",
-               description="Time of the next funding settlement."),
-        Column(name="predicted_funding_rate", kind=Kind.FLOAT, unit="fraction per funding interval",
-               description="The venue's estimate of the following interval's rate; missing when "
-               "not published.", nullable=True),
-        Column(name="open_interest_usd", kind=Kind.FLOAT, unit="USD",
-               description="Open interest in USD notional; missing when not published.",
-               bound=Bound.NON_NEGATIVE, nullable=True),
+        Column(
+            name="ask_sz",
+            kind=Kind.FLOAT,
+            unit="base units",
+            description="Size at the best ask.",
+            bound=Bound.POSITIVE,
+        ),
+        Column(
+            name="bid_depth_usd",
+            kind=Kind.FLOAT,
+            unit="USD",
+            description="Resting bid notional within 2 bps of the best bid (L1 notional when "
+            "the source has no deeper levels).",
+            bound=Bound.NON_NEGATIVE,
+        ),
+        Column(
+            name="ask_depth_usd",
+            kind=Kind.FLOAT,
+            unit="USD",
+            description="Resting ask notional within 2 bps of the best ask.",
+            bound=Bound.NON_NEGATIVE,
+        ),
+        Column(
+            name="mark_px",
+            kind=Kind.FLOAT,
+            unit="quote currency (USD)",
+            description="Venue mark price; missing when the venue does not publish one.",
+            bound=Bound.POSITIVE,
+            nullable=True,
+        ),
+        Column(
+            name="funding_rate",
+            kind=Kind.FLOAT,
+            unit="fraction per funding interval",
+            description="Current funding rate: what a long pays (a short receives) per unit "
+            "notional at next_funding_ts if it does not change. 0.0001 = 0.01 %.",
+        ),
+        Column(
+            name="funding_interval_s",
+            kind=Kind.SECONDS,
+            unit="s",
+            description="Length of the venue's funding interval for this market (3600, 14400, "
+            "28800, ...).",
+            bound=Bound.POSITIVE,
+        ),
+        Column(
+            name="next_funding_ts",
+            kind=Kind.TIMESTAMP,
+            unit="ns since epoch, UTC",
+            description="Time of the next funding settlement.",
+        ),
+        Column(
+            name="predicted_funding_rate",
+            kind=Kind.FLOAT,
+            unit="fraction per funding interval",
+            description="The venue's estimate of the following interval's rate; missing when "
+            "not published.",
+            nullable=True,
+        ),
+        Column(
+            name="open_interest_usd",
+            kind=Kind.FLOAT,
+            unit="USD",
+            description="Open interest in USD notional; missing when not published.",
+            bound=Bound.NON_NEGATIVE,
+            nullable=True,
+        ),
     ),
 )
 
@@ -198,10 +250,19 @@ TRADES = TableSpec(
         _EXCHANGE,
         _SYMBOL,
         _px("px", "Trade price."),
-        Column(name="sz", kind=Kind.FLOAT, unit="base units", description="Trade size.",
-               bound=Bound.POSITIVE),
-        Column(name="side", kind=Kind.SIDE, unit="+1 / -1",
-               description="Aggressor side: +1 the buyer took the ask, -1 the seller hit the bid."),
+        Column(
+            name="sz",
+            kind=Kind.FLOAT,
+            unit="base units",
+            description="Trade size.",
+            bound=Bound.POSITIVE,
+        ),
+        Column(
+            name="side",
+            kind=Kind.SIDE,
+            unit="+1 / -1",
+            description="Aggressor side: +1 the buyer took the ask, -1 the seller hit the bid.",
+        ),
     ),
 )
 
@@ -214,11 +275,20 @@ LIQUIDATIONS = TableSpec(
         _EXCHANGE,
         _SYMBOL,
         _px("px", "Liquidation price."),
-        Column(name="sz", kind=Kind.FLOAT, unit="base units", description="Liquidated size.",
-               bound=Bound.POSITIVE),
-        Column(name="side", kind=Kind.SIDE, unit="+1 / -1",
-               description="Side of the liquidation order: -1 a long was liquidated (forced "
-               "sell), +1 a short was liquidated (forced buy)."),
+        Column(
+            name="sz",
+            kind=Kind.FLOAT,
+            unit="base units",
+            description="Liquidated size.",
+            bound=Bound.POSITIVE,
+        ),
+        Column(
+            name="side",
+            kind=Kind.SIDE,
+            unit="+1 / -1",
+            description="Side of the liquidation order: -1 a long was liquidated (forced "
+            "sell), +1 a short was liquidated (forced buy).",
+        ),
     ),
 )
 
@@ -249,9 +319,7 @@ def table_spec(table: str) -> TableSpec:
     try:
         return TABLES[table]
     except KeyError:
-        raise ValueError(
-            f"unknown table {table!r}; the contract has {', '.join(TABLES)}"
-        ) from None
+        raise ValueError(f"unknown table {table!r}; the contract has {', '.join(TABLES)}") from None
 
 
 def partition_dir(root: Path, table: str, date: str, exchange: str) -> Path:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class ProblemKind(str, Enum):
+class ProblemKind(StrEnum):
     """What is wrong; one value per rule of the data contract."""
 
     MISSING_TABLE = "missing_table"
@@ -81,9 +81,7 @@ class DataError(ValueError):
     def __init__(self, problems: Sequence[DataProblem], *, context: str = "data") -> None:
         self.problems: list[DataProblem] = list(problems)
         shown = "\n  ".join(str(p) for p in self.problems[:20])
-        more = (
-            f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        )
+        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
         super().__init__(
             f"{context} breaks the data contract ({len(self.problems)} problem"
             f"{'s' if len(self.problems) != 1 else ''}):\n  {shown}{more}"

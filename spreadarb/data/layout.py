@@ -47,8 +47,14 @@ def list_files(
         return files, problems
 
     def stray(path: Path, why: str) -> None:
-        problems.append(DataProblem(kind=ProblemKind.STRAY_FILE, table=table,
-                                    file=str(path.relative_to(root)), message=why))
+        problems.append(
+            DataProblem(
+                kind=ProblemKind.STRAY_FILE,
+                table=table,
+                file=str(path.relative_to(root)),
+                message=why,
+            )
+        )
 
     for date_dir in sorted(base.iterdir()):
         m = _DATE_DIR.match(date_dir.name)
@@ -68,22 +74,36 @@ def list_files(
                 continue
             for path in sorted(ex_dir.iterdir()):
                 if path.name.startswith("."):
-                    stray(path, "hidden file (a leftover temporary file from an interrupted "
-                                "write?); not data, never read")
+                    stray(
+                        path,
+                        "hidden file (a leftover temporary file from an interrupted "
+                        "write?); not data, never read",
+                    )
                 elif not path.is_file() or path.suffix != PARQUET_SUFFIX:
                     stray(path, f"not a {PARQUET_SUFFIX} file")
                 else:
-                    files.append(PartitionFile(path=path, relative=str(path.relative_to(root)),
-                                               table=table, date=date, exchange=exchange))
+                    files.append(
+                        PartitionFile(
+                            path=path,
+                            relative=str(path.relative_to(root)),
+                            table=table,
+                            date=date,
+                            exchange=exchange,
+                        )
+                    )
     return files, problems
 
 
 def root_problems(root: Path) -> list[DataProblem]:
     """Entries at the top of a dataset that are not contract tables."""
     return [
-        DataProblem(kind=ProblemKind.STRAY_FILE, file=entry.name,
-                    message=f"not a contract table folder (expected one of {', '.join(TABLES)})")
+        DataProblem(
+            kind=ProblemKind.STRAY_FILE,
+            file=entry.name,
+            message=f"not a contract table folder (expected one of {', '.join(TABLES)})",
+        )
         for entry in sorted(root.iterdir())
-        if entry.name not in TABLES and not entry.name.startswith(".")
+        if entry.name not in TABLES
+        and not entry.name.startswith(".")
         and entry.name not in ("README.md", "_SUCCESS")
     ]

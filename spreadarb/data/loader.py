@@ -56,8 +56,9 @@ def _names(value: str | Iterable[str] | None, what: str) -> frozenset[str] | Non
         return None
     names = frozenset([value]) if isinstance(value, str) else frozenset(value)
     if not names or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f"{what} must be a non-empty string or collection of strings, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"{what} must be a non-empty string or collection of strings, got {value!r}"
+        )
     return names
 
 
@@ -120,14 +121,25 @@ def load(
 
     problems: list[DataProblem] = []
     reads: dict[str, list[FileRead]] = {}
-    stats = {"files_listed": 0, "files_read": 0, "row_groups_total": 0, "row_groups_read": 0,
-             "bytes_read": 0, "rows_read": 0}
+    stats = {
+        "files_listed": 0,
+        "files_read": 0,
+        "row_groups_total": 0,
+        "row_groups_read": 0,
+        "bytes_read": 0,
+        "rows_read": 0,
+    }
     touched: list[str] = []
     for name, spec in TABLES.items():
         if not (root / name).is_dir():
             if spec.required:
-                problems.append(DataProblem(kind=ProblemKind.MISSING_TABLE, table=name,
-                                            message=f"required table folder {name}/ is missing"))
+                problems.append(
+                    DataProblem(
+                        kind=ProblemKind.MISSING_TABLE,
+                        table=name,
+                        message=f"required table folder {name}/ is missing",
+                    )
+                )
             reads[name] = []
             continue
         files, layout_problems = list_files(root, name, dates=dates, exchanges=exchange_set)
@@ -137,8 +149,9 @@ def load(
         tails: dict[tuple[str, str], MarketTail] = {}
         reads[name] = []
         for f in files:
-            got = read_file(f, columns=spec.column_names, start_ns=start_ns, end_ns=end_ns,
-                            symbols=symbol_set)
+            got = read_file(
+                f, columns=spec.column_names, start_ns=start_ns, end_ns=end_ns, symbols=symbol_set
+            )
             if isinstance(got, DataProblem):
                 problems.append(got)
                 continue
@@ -150,18 +163,24 @@ def load(
             stats["bytes_read"] += got.bytes_read
             stats["rows_read"] += got.table.num_rows
             touched.append(f.relative)
-            problems.extend(check_table(
-                got.table, spec,
-                Where(file=f.relative, row_numbers=got.row_numbers, date=f.date,
-                      exchange=f.exchange),
-                tails,
-            ))
+            problems.extend(
+                check_table(
+                    got.table,
+                    spec,
+                    Where(
+                        file=f.relative,
+                        row_numbers=got.row_numbers,
+                        date=f.date,
+                        exchange=f.exchange,
+                    ),
+                    tails,
+                )
+            )
             if got.table.num_rows:
                 reads[name].append(got)
     if problems:
         raise DataError(problems, context=f"dataset {str(root)!r}")
-    return _assemble(root, reads, start_ns, end_ns,
-                     ReadStats(**stats, files=tuple(touched)))
+    return _assemble(root, reads, start_ns, end_ns, ReadStats(**stats, files=tuple(touched)))
 
 
 def _market_keys(table: pa.Table) -> tuple[np.ndarray, list[tuple[str, str]]]:
@@ -174,14 +193,19 @@ def _market_keys(table: pa.Table) -> tuple[np.ndarray, list[tuple[str, str]]]:
     return codes, keys
 
 
-def _assemble(root: Path, reads: dict[str, list[FileRead]], start_ns: int | None,
-              end_ns: int | None, stats: ReadStats) -> Dataset:
+def _assemble(
+    root: Path,
+    reads: dict[str, list[FileRead]],
+    start_ns: int | None,
+    end_ns: int | None,
+    stats: ReadStats,
+) -> Dataset:
     local: dict[str, list[tuple[np.ndarray, list[tuple[str, str]]]]] = {
         name: [_market_keys(r.table) for r in rs] for name, rs in reads.items()
     }
-    present = sorted({
-        keys[c] for pieces in local.values() for codes, keys in pieces for c in np.unique(codes)
-    })
+    present = sorted(
+        {keys[c] for pieces in local.values() for codes, keys in pieces for c in np.unique(codes)}
+    )
     exchanges = tuple(sorted({e for e, _ in present}))
     symbols = tuple(sorted({s for _, s in present}))
     market_of = {key: m for m, key in enumerate(present)}
@@ -200,7 +224,8 @@ def _assemble(root: Path, reads: dict[str, list[FileRead]], start_ns: int | None
         np.cumsum(counts, out=offsets[1:])
         columns = {
             c.name: np.empty(int(offsets[-1]), dtype=c.kind.numpy_dtype)
-            for c in TABLES[name].columns if c.name in numeric_columns(name)
+            for c in TABLES[name].columns
+            if c.name in numeric_columns(name)
         }
         fill = offsets[:-1].copy()
         # Scatter each file's rows to their market's next free slots, in file order,

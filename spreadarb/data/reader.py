@@ -86,29 +86,43 @@ def read_file(
         read_dict = [c for c in ("exchange", "symbol") if c in wanted]
         if read_dict:
             pf = pq.ParquetFile(file.path, read_dictionary=read_dict)
-        table = pf.read_row_groups(selected, columns=wanted) if selected else (
-            pf.schema_arrow.empty_table().select(wanted)
+        table = (
+            pf.read_row_groups(selected, columns=wanted)
+            if selected
+            else (pf.schema_arrow.empty_table().select(wanted))
         )
     except (OSError, pa.ArrowException) as exc:
-        return DataProblem(kind=ProblemKind.UNREADABLE_FILE, table=file.table, file=file.relative,
-                           message=f"cannot read as Parquet: {exc}")
+        return DataProblem(
+            kind=ProblemKind.UNREADABLE_FILE,
+            table=file.table,
+            file=file.relative,
+            message=f"cannot read as Parquet: {exc}",
+        )
 
     filtered = start_ns is not None or end_ns is not None or symbols is not None
     row_numbers = None
     if selected != list(range(meta.num_row_groups)) or filtered:
-        row_numbers = np.concatenate(
-            [np.arange(s, s + meta.row_group(g).num_rows, dtype=np.int64)
-             for g, s in zip(selected, starts, strict=True)]
-        ) if selected else np.empty(0, dtype=np.int64)
+        row_numbers = (
+            np.concatenate(
+                [
+                    np.arange(s, s + meta.row_group(g).num_rows, dtype=np.int64)
+                    for g, s in zip(selected, starts, strict=True)
+                ]
+            )
+            if selected
+            else np.empty(0, dtype=np.int64)
+        )
     if filtered and table.num_rows:
         mask = np.ones(table.num_rows, dtype=bool)
-        if "ts_local" in table.column_names and pa.types.is_integer(table.schema.field(
-                "ts_local").type):
+        if "ts_local" in table.column_names and pa.types.is_integer(
+            table.schema.field("ts_local").type
+        ):
             # A null ts_local is kept so that the contract check reports it.
             ts = table.column("ts_local")
             if start_ns is not None:
-                mask &= pc.greater_equal(ts, start_ns).fill_null(True).to_numpy(
-                    zero_copy_only=False)
+                mask &= (
+                    pc.greater_equal(ts, start_ns).fill_null(True).to_numpy(zero_copy_only=False)
+                )
             if end_ns is not None:
                 mask &= pc.less(ts, end_ns).fill_null(True).to_numpy(zero_copy_only=False)
         if symbols is not None and "symbol" in table.column_names:
@@ -123,6 +137,11 @@ def read_file(
             table = table.take(pa.array(keep_rows))
             assert row_numbers is not None
             row_numbers = row_numbers[keep_rows]
-    return FileRead(file=file, table=table, row_numbers=row_numbers,
-                    row_groups_total=meta.num_row_groups, row_groups_read=len(selected),
-                    bytes_read=bytes_read)
+    return FileRead(
+        file=file,
+        table=table,
+        row_numbers=row_numbers,
+        row_groups_total=meta.num_row_groups,
+        row_groups_read=len(selected),
+        bytes_read=bytes_read,
+    )

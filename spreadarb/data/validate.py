@@ -40,21 +40,33 @@ def validate(path: str | os.PathLike[str]) -> list[DataProblem]:
     for name, spec in TABLES.items():
         if not (root / name).is_dir():
             if spec.required:
-                problems.append(DataProblem(kind=ProblemKind.MISSING_TABLE, table=name,
-                                            message=f"required table folder {name}/ is missing"))
+                problems.append(
+                    DataProblem(
+                        kind=ProblemKind.MISSING_TABLE,
+                        table=name,
+                        message=f"required table folder {name}/ is missing",
+                    )
+                )
             continue
         files, layout_problems = list_files(root, name)
         problems.extend(layout_problems)
         if not files and spec.required:
-            problems.append(DataProblem(kind=ProblemKind.MISSING_TABLE, table=name,
-                                        message=f"table folder {name}/ holds no data files"))
+            problems.append(
+                DataProblem(
+                    kind=ProblemKind.MISSING_TABLE,
+                    table=name,
+                    message=f"table folder {name}/ holds no data files",
+                )
+            )
         tails: dict[tuple[str, str], MarketTail] = {}
         for f in files:
             got = read_file(f)
             if isinstance(got, DataProblem):
                 problems.append(got)
                 continue
-            problems.extend(check_table(
-                got.table, spec, Where(file=f.relative, date=f.date, exchange=f.exchange), tails
-            ))
+            problems.extend(
+                check_table(
+                    got.table, spec, Where(file=f.relative, date=f.date, exchange=f.exchange), tails
+                )
+            )
     return problems

@@ -37,7 +37,7 @@ def to_arrow(frame: Any) -> pa.Table:
         return frame
     module = type(frame).__module__
     if module.startswith("polars"):
-        return frame.to_arrow()  # type: ignore[no-any-return]
+        return frame.to_arrow()
     if module.startswith("pandas"):
         return pa.Table.from_pandas(frame, preserve_index=False)
     raise TypeError(
@@ -83,17 +83,27 @@ def conform(table: pa.Table, spec: TableSpec) -> tuple[pa.Table, list[DataProble
     names: list[str] = []
     for column in spec.columns:
         if column.name not in table.column_names:
-            problems.append(DataProblem(kind=ProblemKind.MISSING_COLUMN, table=spec.name,
-                                        column=column.name,
-                                        message=f"missing contract column {column.name!r}"))
+            problems.append(
+                DataProblem(
+                    kind=ProblemKind.MISSING_COLUMN,
+                    table=spec.name,
+                    column=column.name,
+                    message=f"missing contract column {column.name!r}",
+                )
+            )
             continue
         original = table.column(column.name)
         cast = _coerce_column(original, column.kind)
         if cast is None:
-            problems.append(DataProblem(
-                kind=ProblemKind.WRONG_DTYPE, table=spec.name, column=column.name,
-                message=f"dtype is {original.type} and cannot be converted without loss to "
-                f"{column.kind.arrow_type} ({column.kind.value}, {column.unit})"))
+            problems.append(
+                DataProblem(
+                    kind=ProblemKind.WRONG_DTYPE,
+                    table=spec.name,
+                    column=column.name,
+                    message=f"dtype is {original.type} and cannot be converted without loss to "
+                    f"{column.kind.arrow_type} ({column.kind.value}, {column.unit})",
+                )
+            )
             continue
         arrays.append(cast)
         names.append(column.name)
@@ -104,8 +114,9 @@ def conform(table: pa.Table, spec: TableSpec) -> tuple[pa.Table, list[DataProble
     return pa.table(arrays, names=names), problems
 
 
-def write_table(root: str | os.PathLike[str], table: str, frame: Any, *,
-                name: str | None = None) -> list[Path]:
+def write_table(
+    root: str | os.PathLike[str], table: str, frame: Any, *, name: str | None = None
+) -> list[Path]:
     """Validate ``frame`` against the contract and write it into the dataset at ``root``.
 
     Rows are split by partition (UTC day of ``ts_local``, ``exchange``); within a
@@ -173,14 +184,22 @@ def _stable_symbol_order(part: pa.Table) -> pa.Array:
     return pa.array(np.argsort(codes, kind="stable"))
 
 
-def _write_file(root: Path, spec: TableSpec, part: pa.Table, date: str, exchange: str,
-                name: str | None) -> Path:
-    metadata = {b"spreadarb.table": spec.name.encode(),
-                b"spreadarb.contract": CONTRACT_VERSION.encode()}
+def _write_file(
+    root: Path, spec: TableSpec, part: pa.Table, date: str, exchange: str, name: str | None
+) -> Path:
+    metadata = {
+        b"spreadarb.table": spec.name.encode(),
+        b"spreadarb.contract": CONTRACT_VERSION.encode(),
+    }
     part = part.replace_schema_metadata(metadata)
     sink = pa.BufferOutputStream()
-    pq.write_table(part, sink, compression=PARQUET_COMPRESSION, row_group_size=ROW_GROUP_SIZE,
-                   write_statistics=True)
+    pq.write_table(
+        part,
+        sink,
+        compression=PARQUET_COMPRESSION,
+        row_group_size=ROW_GROUP_SIZE,
+        write_statistics=True,
+    )
     payload = sink.getvalue().to_pybytes()
     if name is None:
         first = int(part.column("ts_local")[0].as_py())
