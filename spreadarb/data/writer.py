@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import os
 import tempfile
 from pathlib import Path
@@ -29,6 +30,8 @@ ROW_GROUP_SIZE = 65_536
 """Rows per Parquet row group: small enough that a one-hour, one-symbol read skips most of a day."""
 
 CONTRACT_VERSION = "1"
+
+_PART_NAME = re.compile(r"^part-(\d{6})-[0-9a-f]{16}$")
 
 
 def to_arrow(frame: Any) -> pa.Table:
@@ -134,9 +137,11 @@ def write_table(
         pandas or polars DataFrame (or pyarrow Table) with the contract's columns;
         extra columns are kept. Lossless conversions are applied (see docs/data.md).
     name
-        File stem. Default: ``part-<first ts_local>-<content hash>``, which makes
-        rewriting the same rows idempotent and keeps files in time order by name.
-        With several partitions, each file gets the same explicit stem.
+        File stem. Default: ``part-<sequence>-<content hash>``: the sequence number
+        follows the partition's existing parts, so name order is write order (the
+        order in which readers concatenate a market's rows), and the hash makes
+        writing the same rows again a no-op. An explicit stem is used as given in
+        every partition the frame spans; readers order files by name.
 
     Returns
     -------
@@ -201,12 +206,18 @@ def _write_file(
         write_statistics=True,
     )
     payload = sink.getvalue().to_pybytes()
-    if name is None:
-        first = int(part.column("ts_local")[0].as_py())
-        digest = hashlib.blake2b(payload, digest_size=8).hexdigest()
-        name = f"part-{first:019d}-{digest}"
     directory = partition_dir(root, spec.name, date, exchange)
     directory.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        digest = hashlib.blake2b(payload, digest_size=8).hexdigest()
+        existing = sorted(directory.glob(f"*{PARQUET_SUFFIX}"))
+        for path in existing:
+            if path.stem.endswith(f"-{digest}"):
+                return path  # the same rows are already there: writing is idempotent
+        sequence = max(
+            (int(m.group(1)) for p in existing if (m := _PART_NAME.match(p.stem))), default=-1
+        )
+        name = f"part-{sequence + 1:06d}-{digest}"
     target = directory / f"{name}{PARQUET_SUFFIX}"
     atomic_write_bytes(target, payload)
     return target
