@@ -161,3 +161,14 @@ def test_every_contract_kind_has_one_numpy_dtype():
         for column in spec.columns:
             assert column.kind in Kind
             assert column.kind.numpy_dtype is not None
+
+
+def test_reprs_are_short_and_informative(small_dataset):
+    root, frames = small_dataset
+    ds = spreadarb.load(root, start="2024-08-08T23:00", exchanges="okx")
+    text = repr(ds)
+    assert (
+        "2 markets" in text and "exchanges=['okx']" in text and "window=[2024-08-08T23:00" in text
+    )
+    assert len(text) < 400
+    assert repr(ds.trades).startswith("MarketTable('trades', ")

@@ -58,6 +58,12 @@ class MarketTable:
         """Rows per market."""
         return np.diff(self.offsets)
 
+    def __repr__(self) -> str:
+        return (
+            f"MarketTable({self.name!r}, {len(self):,} rows, {self.offsets.size - 1} markets, "
+            f"columns={list(self.columns)})"
+        )
+
     @classmethod
     def empty(cls, name: str, n_markets: int) -> MarketTable:
         spec = TABLES[name]
@@ -167,6 +173,18 @@ class Dataset:
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.markets())
+
+    def __repr__(self) -> str:
+        window = ""
+        if self.start_ns is not None or self.end_ns is not None:
+            lo = "" if self.start_ns is None else str(np.datetime64(self.start_ns, "ns"))
+            hi = "" if self.end_ns is None else str(np.datetime64(self.end_ns, "ns"))
+            window = f", window=[{lo}, {hi})"
+        return (
+            f"Dataset({str(self.root)!r}, {self.n_markets} markets: exchanges="
+            f"{list(self.exchanges)}, symbols={list(self.symbols)}, tickers={len(self.tickers):,}"
+            f", trades={len(self.trades):,}, liquidations={len(self.liquidations):,}{window})"
+        )
 
     def summary(self) -> pd.DataFrame:
         """One row per market: row counts per table and the first/last ``ts_local``."""
