@@ -164,7 +164,7 @@ def test_every_contract_kind_has_one_numpy_dtype():
 
 
 def test_reprs_are_short_and_informative(small_dataset):
-    root, frames = small_dataset
+    root, _ = small_dataset
     ds = spreadarb.load(root, start="2024-08-08T23:00", exchanges="okx")
     text = repr(ds)
     assert (
