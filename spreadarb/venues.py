@@ -7,7 +7,13 @@ to fill, see SPEC §5); they simply have no entry here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+EXCHANGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+"""Form of a venue name in the data: lower case, digits, ``_ . -``."""
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_.]*$")
+"""Form of a canonical symbol: an upper-case base asset such as ``BTC`` or ``1000PEPE``."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,9 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spreadarb.data.contract import (
-    EXCHANGE_PATTERN,
     NS_PER_DAY,
-    SYMBOL_PATTERN,
     TIMESTAMP_MAX_NS,
     TIMESTAMP_MIN_NS,
     Bound,
@@ -26,6 +24,7 @@ from spreadarb.data.contract import (
     guess_timestamp_unit,
 )
 from spreadarb.data.errors import MAX_EXAMPLE_ROWS, DataProblem, ProblemKind
+from spreadarb.venues import EXCHANGE_PATTERN, SYMBOL_PATTERN
 
 
 @dataclass

@@ -13,7 +13,6 @@ columns, ``exchange`` included, so any Parquet reader can read a file alone.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -306,8 +305,6 @@ TIMESTAMP_MIN_NS = 946_684_800 * 10**9
 TIMESTAMP_MAX_NS = 4_102_444_800 * 10**9
 """2100-01-01 UTC: an upper bound for plausible nanosecond timestamps."""
 
-EXCHANGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_.]*$")
 
 PARQUET_COMPRESSION = "zstd"
 PARQUET_SUFFIX = ".parquet"
