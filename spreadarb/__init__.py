@@ -6,6 +6,9 @@ Public names::
     spreadarb.validate(path) -> list[DataProblem]
     spreadarb.write_table(root, table, frame, *, name=None) -> list[Path]
     spreadarb.synth.generate(out_dir, *, seed=0, ...)
+    spreadarb.StrategyConfig(...)                       frozen, validated; TOML in/out
+    spreadarb.scan(dataset, config=None, *, backend="pandas") -> DataFrame
+    spreadarb.slippage(size_usd, depth_usd)
 """
 
 from __future__ import annotations
@@ -13,15 +16,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from spreadarb.config import ConfigError, StrategyConfig
 from spreadarb.data.dataset import Dataset, MarketTable, MarketView, ReadStats
 from spreadarb.data.errors import DataError, DataProblem, ProblemKind
 from spreadarb.data.loader import load
 from spreadarb.data.validate import validate
 from spreadarb.data.writer import write_table
+from spreadarb.scoring import slippage
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConfigError",
     "DataError",
     "DataProblem",
     "Dataset",
@@ -29,18 +35,24 @@ __all__ = [
     "MarketView",
     "ProblemKind",
     "ReadStats",
+    "StrategyConfig",
     "__version__",
     "load",
+    "scan",
+    "slippage",
     "synth",
     "validate",
     "write_table",
 ]
 
 _LAZY_MODULES = {"synth": "spreadarb.synth"}
+_LAZY_FUNCTIONS = {"scan": "spreadarb.scanner"}
 
 
 def __getattr__(name: str) -> Any:
-    # The generator pulls in numba; import it only when asked for.
+    # Names whose modules pull in numba are imported only when first used.
     if name in _LAZY_MODULES:
         return importlib.import_module(_LAZY_MODULES[name])
+    if name in _LAZY_FUNCTIONS:
+        return getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
     raise AttributeError(f"module 'spreadarb' has no attribute {name!r}")

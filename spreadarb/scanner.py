@@ -1,0 +1,170 @@
+"""``spreadarb.scan``: the opportunity log of a dataset (SPEC §3-§4).
+
+At every scan time and for every symbol: the best pair (long on the lowest ask,
+short on the highest bid), its spread, funding delta, every soft metric and its
+sub-score, the hard-constraint flags, the confidence score, the position the sizing
+rule gives, projected profit before and after slippage, whether it passed, the first
+reason it did not, and its rank among the passing rows of that scan time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from spreadarb.config import StrategyConfig
+from spreadarb.data.dataset import Dataset
+from spreadarb.enums import REASON_LABELS, Reason, opportunity_dt
+from spreadarb.kernels.scan import ScanParams, rank_nb, scan_symbol_nb
+from spreadarb.state import exchange_state, scan_grid, seconds_to_ns, symbol_state
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Backend = Literal["pandas", "polars"]
+
+
+def scan_params(config: StrategyConfig) -> ScanParams:
+    """The scan kernel's scalar parameters from a config."""
+    w, s = config.weights, config.scales
+    return ScanParams(
+        capital_usd=float(config.starting_capital),
+        max_latency_ms=float(config.max_latency_ms),
+        max_quote_age_ns=seconds_to_ns(config.max_quote_age_s),
+        latency_penalty=int(config.latency_penalty),
+        min_funding_delta_8h=float(config.min_funding_delta_8h),
+        expected_hold_h=float(config.expected_hold_h),
+        min_spread_bps=float(config.min_spread_bps),
+        min_confidence=int(config.min_confidence),
+        min_depth_usd=float(config.min_depth_usd),
+        depth_multiple=float(config.depth_multiple),
+        max_position_fraction=float(config.max_position_fraction),
+        depth_size_fraction=float(config.depth_size_fraction),
+        min_position_usd=float(config.min_position_usd),
+        slippage_base=float(config.slippage_base),
+        slippage_depth_coef=float(config.slippage_depth_coef),
+        slippage_cap=float(config.slippage_cap),
+        w_funding=float(w.funding),
+        w_obi=float(w.obi),
+        w_oi=float(w.oi),
+        w_vwap=float(w.vwap),
+        w_volatility=float(w.volatility),
+        w_liquidation=float(w.liquidation),
+        funding_saturation_8h=float(s.funding_saturation_8h),
+        obi_scale=float(s.obi_scale),
+        oi_ratio_scale=float(s.oi_ratio_scale),
+        vwap_scale_sd=float(s.vwap_scale_sd),
+        atr_scale_bps=float(s.atr_scale_bps),
+        liquidation_distance_scale_bps=float(s.liquidation_distance_scale_bps),
+    )
+
+
+def scan_records(dataset: Dataset, config: StrategyConfig | None = None) -> np.ndarray:
+    """The opportunity log as ``opportunity_dt`` records, time-major (ts, then symbol).
+
+    Sizing uses ``config.starting_capital`` as the available capital (the scan has no
+    portfolio; the backtest sizes with its own available capital).
+    """
+    config = StrategyConfig() if config is None else config
+    grid = scan_grid(dataset, config.scan_interval_s)
+    n_sym = len(dataset.symbols)
+    out = np.zeros((grid.size, n_sym), dtype=opportunity_dt)
+    if grid.size == 0 or n_sym == 0:
+        return out.reshape(-1)
+    exchanges = exchange_state(dataset, config, grid)
+    params = scan_params(config)
+    n_exchanges = len(dataset.exchanges)
+    for s in range(n_sym):
+        st = symbol_state(dataset, config, grid, s, exchanges)
+        names = [dataset.exchanges[e] for e in st.venue_exchange]
+        fee_entry = np.array([config.fee(n, config.fees.entry_kind) for n in names])
+        fee_exit = np.array([config.fee(n, config.fees.exit_kind) for n in names])
+        scan_symbol_nb(
+            grid,
+            s,
+            st.venue_exchange,
+            st.bid,
+            st.ask,
+            st.bid_depth,
+            st.ask_depth,
+            st.funding_8h,
+            st.predicted_8h,
+            st.oi,
+            st.oi_avg,
+            st.vwap_dev,
+            st.atr_bps,
+            st.atr_falling,
+            st.quote_age_ns,
+            st.latency_ms,
+            exchanges.stale,
+            exchanges.n_stale,
+            n_exchanges,
+            st.liq_distance_bps,
+            st.has_liquidation_data,
+            fee_entry,
+            fee_exit,
+            params,
+            out[:, s],
+        )
+    records = out.reshape(-1)
+    passed = records["reason"] == Reason.PASSED
+    records["rank"] = rank_nb(
+        records["ts"],
+        passed,
+        records["confidence_score"],
+        records["projected_profit_after_slippage"],
+        config.top_n,
+    )
+    return records
+
+
+def records_to_frame(records: np.ndarray, dataset: Dataset) -> pd.DataFrame:
+    """Opportunity records to a pandas DataFrame: codes to labels, times to UTC datetimes."""
+    import pandas as pd
+
+    frame = pd.DataFrame({name: records[name] for name in records.dtype.names})
+    frame["ts"] = pd.to_datetime(frame["ts"], unit="ns", utc=True)
+    frame["symbol"] = pd.Categorical.from_codes(frame["symbol"], categories=list(dataset.symbols))
+    exchanges = list(dataset.exchanges)
+    for col in ("long_exchange", "short_exchange"):
+        frame[col] = pd.Categorical.from_codes(frame[col], categories=exchanges)
+    frame["passed"] = frame["reason"] == Reason.PASSED
+    frame["reason"] = pd.Categorical.from_codes(frame["reason"], categories=list(REASON_LABELS))
+    frame["rank"] = frame["rank"].astype("Int32").where(frame["rank"] > 0)
+    return frame
+
+
+def scan(
+    dataset: Dataset, config: StrategyConfig | None = None, *, backend: Backend = "pandas"
+) -> Any:
+    """Scan a dataset for opportunities; one row per (scan time, symbol).
+
+    Parameters
+    ----------
+    dataset
+        From :func:`spreadarb.load`.
+    config
+        Strategy configuration; default ``StrategyConfig()`` (the seed's values).
+    backend
+        ``"pandas"`` (default) or ``"polars"``.
+
+    Returns
+    -------
+    DataFrame
+        Columns named after the seed's ``ArbitrageOpportunity`` and ``ConfluenceMetrics``
+        (``long_exchange``, ``short_exchange``, ``spread_bps``, ``funding_delta_8h``,
+        ``confidence_score``, ``projected_profit_usd``,
+        ``projected_profit_after_slippage``, ...), the sub-scores ``score_*``, the hard
+        constraint flags, ``passed``, the first failing ``reason`` (categorical; ``passed``
+        when it passed) and ``rank`` (1..top_n among passing rows of the scan time, NA
+        otherwise). See ``docs/strategy.md``.
+    """
+    if backend not in ("pandas", "polars"):
+        raise ValueError(f"backend must be 'pandas' or 'polars', got {backend!r}")
+    frame = records_to_frame(scan_records(dataset, config), dataset)
+    if backend == "polars":
+        import polars as pl
+
+        return pl.from_pandas(frame)
+    return frame

@@ -1,0 +1,250 @@
+"""Market state on the scan grid: as-of quotes, latency, funding and soft metrics (SPEC §3).
+
+Everything here is "known at time t": each value at grid time ``t`` uses only rows
+with ``ts_local <= t`` (a test truncates the data after ``t`` and compares). The work is
+done by the kernels in :mod:`spreadarb.kernels.rolling` and
+:mod:`spreadarb.kernels.liquidation`; this module only slices the dataset per market
+and arranges the results.
+
+Shapes: per-venue arrays of a symbol are ``(J, m)`` (J venues quoting the symbol, m grid
+times); per-exchange arrays are ``(n_exchanges, m)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spreadarb.config import StrategyConfig
+from spreadarb.data.dataset import Dataset
+from spreadarb.kernels.liquidation import liquidation_cluster_distance_nb
+from spreadarb.kernels.rolling import (
+    asof_index_nb,
+    atr_nb,
+    bars_nb,
+    rolling_mean_at_nb,
+    rolling_weighted_moments_at_nb,
+)
+
+NS = 1_000_000_000
+EIGHT_HOURS_S = 8 * 3600
+
+
+def seconds_to_ns(seconds: float) -> int:
+    """A duration in seconds as whole nanoseconds (rounded)."""
+    return round(seconds * NS)
+
+
+def scan_grid(dataset: Dataset, interval_s: float) -> np.ndarray:
+    """Scan times: every ``interval_s`` from the first ticker, aligned to whole intervals.
+
+    The first grid time is the first ``ts_local`` of any ticker rounded up to a multiple
+    of the interval (since the epoch), the last is at or before the last ticker, and the
+    grid is cut to the dataset's requested window. Empty when there are no tickers.
+    """
+    ts = dataset.tickers["ts_local"]
+    if ts.size == 0:
+        return np.empty(0, dtype=np.int64)
+    step = seconds_to_ns(interval_s)
+    first, last = int(ts.min()), int(ts.max())
+    if dataset.start_ns is not None:
+        first = max(first, dataset.start_ns)
+    start = -(-first // step) * step
+    if start > last:
+        return np.empty(0, dtype=np.int64)
+    return np.arange(start, last + 1, step, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ExchangeState:
+    """Per-exchange latency on the grid.
+
+    Attributes
+    ----------
+    latency_ms
+        ``(n_exchanges, m)`` rolling mean of ``ts_local - ts_exchange`` over the
+        exchange's tickers (all its symbols pooled) in the latency window; NaN when the
+        window holds no ticker.
+    stale
+        ``(n_exchanges, m)`` latency above ``max_latency_ms`` or unknown.
+    n_stale
+        ``(m,)`` number of stale exchanges.
+    """
+
+    latency_ms: np.ndarray
+    stale: np.ndarray
+    n_stale: np.ndarray
+
+
+def exchange_state(dataset: Dataset, config: StrategyConfig, grid: np.ndarray) -> ExchangeState:
+    """Latency and staleness of every exchange of the dataset on ``grid``."""
+    tickers = dataset.tickers
+    n_ex = len(dataset.exchanges)
+    latency = np.full((n_ex, grid.size), np.nan)
+    window = seconds_to_ns(config.latency_window_s)
+    for e in range(n_ex):
+        markets = np.flatnonzero(dataset.market_exchange == e)
+        parts = [tickers.rows(int(m)) for m in markets]
+        ts = np.concatenate([tickers["ts_local"][s] for s in parts])
+        lag = np.concatenate([tickers["ts_local"][s] - tickers["ts_exchange"][s] for s in parts])
+        order = np.argsort(ts, kind="stable")
+        latency[e] = rolling_mean_at_nb(ts[order], lag[order].astype(np.float64), grid, window)
+        latency[e] /= 1e6
+    with np.errstate(invalid="ignore"):
+        stale = ~(latency <= config.max_latency_ms)
+    return ExchangeState(latency_ms=latency, stale=stale, n_stale=stale.sum(axis=0))
+
+
+@dataclass(frozen=True)
+class SymbolState:
+    """As-of state of one symbol's venues on the grid (see module docstring for shapes)."""
+
+    symbol: int
+    markets: np.ndarray  # (J,) market numbers
+    venue_exchange: np.ndarray  # (J,) int32 exchange index
+    bid: np.ndarray
+    ask: np.ndarray
+    bid_depth: np.ndarray
+    ask_depth: np.ndarray
+    funding_8h: np.ndarray
+    predicted_8h: np.ndarray
+    oi: np.ndarray
+    oi_avg: np.ndarray
+    vwap_dev: np.ndarray
+    atr_bps: np.ndarray
+    atr_falling: np.ndarray
+    quote_age_ns: np.ndarray
+    latency_ms: np.ndarray
+    liq_distance_bps: np.ndarray  # (m,)
+    has_liquidation_data: bool
+
+
+def _gather(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    out = np.full(idx.size, np.nan)
+    ok = idx >= 0
+    out[ok] = values[idx[ok]]
+    return out
+
+
+def symbol_state(
+    dataset: Dataset,
+    config: StrategyConfig,
+    grid: np.ndarray,
+    symbol: int,
+    exchanges: ExchangeState,
+) -> SymbolState:
+    """As-of state of every venue quoting ``symbol`` on ``grid``."""
+    scales = config.scales
+    markets = np.flatnonzero(dataset.market_symbol == symbol)
+    j_count, m = markets.size, grid.size
+    arrays = {
+        name: np.full((j_count, m), np.nan)
+        for name in (
+            "bid",
+            "ask",
+            "bid_depth",
+            "ask_depth",
+            "funding_8h",
+            "predicted_8h",
+            "oi",
+            "oi_avg",
+            "vwap_dev",
+            "atr_bps",
+            "quote_age_ns",
+            "latency_ms",
+        )
+    }
+    atr_falling = np.zeros((j_count, m), dtype=bool)
+    tk, tr = dataset.tickers, dataset.trades
+    bar_ns = seconds_to_ns(scales.atr_bar_s)
+    mids = np.full((j_count, m), np.nan)
+    for j, market in enumerate(markets):
+        rows = tk.rows(int(market))
+        ts = tk["ts_local"][rows]
+        idx = asof_index_nb(ts, grid)
+        bid = _gather(tk["bid_px"][rows], idx)
+        ask = _gather(tk["ask_px"][rows], idx)
+        arrays["bid"][j] = bid
+        arrays["ask"][j] = ask
+        arrays["bid_depth"][j] = _gather(tk["bid_depth_usd"][rows], idx)
+        arrays["ask_depth"][j] = _gather(tk["ask_depth_usd"][rows], idx)
+        to_8h = EIGHT_HOURS_S / tk["funding_interval_s"][rows]
+        arrays["funding_8h"][j] = _gather(tk["funding_rate"][rows] * to_8h, idx)
+        arrays["predicted_8h"][j] = _gather(tk["predicted_funding_rate"][rows] * to_8h, idx)
+        arrays["oi"][j] = _gather(tk["open_interest_usd"][rows], idx)
+        arrays["oi_avg"][j] = rolling_mean_at_nb(
+            ts, tk["open_interest_usd"][rows], grid, seconds_to_ns(scales.oi_mean_window_s)
+        )
+        known = idx >= 0
+        age = np.full(m, np.nan)
+        age[known] = (grid[known] - ts[idx[known]]).astype(np.float64)
+        arrays["quote_age_ns"][j] = age
+        arrays["latency_ms"][j] = exchanges.latency_ms[dataset.market_exchange[market]]
+        mid = 0.5 * (bid + ask)
+        mids[j] = mid
+
+        trows = tr.rows(int(market))
+        _, vwap, sd = rolling_weighted_moments_at_nb(
+            tr["ts_local"][trows],
+            tr["px"][trows],
+            tr["sz"][trows],
+            grid,
+            seconds_to_ns(scales.vwap_window_s),
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            arrays["vwap_dev"][j] = np.where(sd > 0, (mid - vwap) / sd, np.nan)
+
+        if ts.size and m:
+            # Bars of the venue's mid; at grid time t only bars that ended by t are used.
+            bar_start = (int(ts[0]) // bar_ns) * bar_ns
+            n_bars = max(0, (int(grid[-1]) - bar_start) // bar_ns + 1)
+            tick_mid = 0.5 * (tk["bid_px"][rows] + tk["ask_px"][rows])
+            _, high, low, close, _ = bars_nb(ts, tick_mid, bar_start, bar_ns, n_bars)
+            atr, falling = atr_nb(high, low, close, scales.atr_window_bars, scales.atr_trend_bars)
+            done = (grid - bar_start) // bar_ns - 1  # last bar complete at grid time
+            ok = done >= 0
+            b = np.where(ok, done, 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                arrays["atr_bps"][j] = np.where(ok, atr[b] / mid * 1e4, np.nan)
+            atr_falling[j] = ok & falling[b]
+
+    liq = dataset.liquidations
+    liq_rows = [liq.rows(int(mk)) for mk in markets]
+    liq_ts = (
+        np.concatenate([liq["ts_local"][s] for s in liq_rows])
+        if liq_rows
+        else np.empty(0, np.int64)
+    )
+    has_liq = bool(liq_ts.size)
+    with np.errstate(invalid="ignore"):
+        ref_px = (
+            np.nanmedian(mids, axis=0)
+            if j_count and np.isfinite(mids).any()
+            else np.full(m, np.nan)
+        )
+    if has_liq:
+        liq_px = np.concatenate([liq["px"][s] for s in liq_rows])
+        liq_usd = liq_px * np.concatenate([liq["sz"][s] for s in liq_rows])
+        order = np.argsort(liq_ts, kind="stable")
+        distance = liquidation_cluster_distance_nb(
+            liq_ts[order],
+            liq_px[order],
+            liq_usd[order],
+            grid,
+            ref_px,
+            seconds_to_ns(scales.liquidation_window_s),
+            scales.liquidation_bucket_bps,
+            scales.liquidation_cluster_min_usd,
+        )
+    else:
+        distance = np.full(m, np.nan)
+    return SymbolState(
+        symbol=symbol,
+        markets=markets,
+        venue_exchange=dataset.market_exchange[markets].astype(np.int32),
+        atr_falling=atr_falling,
+        liq_distance_bps=distance,
+        has_liquidation_data=has_liq,
+        **arrays,
+    )
