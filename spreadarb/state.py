@@ -39,9 +39,10 @@ def seconds_to_ns(seconds: float) -> int:
 def scan_grid(dataset: Dataset, interval_s: float) -> np.ndarray:
     """Scan times: every ``interval_s`` from the first ticker, aligned to whole intervals.
 
-    The first grid time is the first ``ts_local`` of any ticker rounded up to a multiple
-    of the interval (since the epoch), the last is at or before the last ticker, and the
-    grid is cut to the dataset's requested window. Empty when there are no tickers.
+    The first grid time is the first ``ts_local`` of any ticker (or the requested start,
+    if later) rounded up to a multiple of the interval since the epoch; the last is at or
+    before the end of the requested window, or the last ticker when the window is open.
+    Empty when there are no tickers.
     """
     ts = dataset.tickers["ts_local"]
     if ts.size == 0:
@@ -50,6 +51,9 @@ def scan_grid(dataset: Dataset, interval_s: float) -> np.ndarray:
     first, last = int(ts.min()), int(ts.max())
     if dataset.start_ns is not None:
         first = max(first, dataset.start_ns)
+    if dataset.end_ns is not None:
+        # Time runs to the end of the requested window even if the feeds fall silent.
+        last = dataset.end_ns - 1
     start = -(-first // step) * step
     if start > last:
         return np.empty(0, dtype=np.int64)
@@ -117,7 +121,16 @@ class SymbolState:
     quote_age_ns: np.ndarray
     latency_ms: np.ndarray
     liq_distance_bps: np.ndarray  # (m,)
-    has_liquidation_data: bool
+    has_liquidation_data: np.ndarray  # (m,) bool: a liquidation of the symbol seen by then
+
+
+def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
+    """Median over rows of each column ignoring NaN; NaN for a column without a value."""
+    out = np.full(values.shape[1], np.nan)
+    known = np.isfinite(values).any(axis=0)
+    if known.any():
+        out[known] = np.nanmedian(values[:, known], axis=0)
+    return out
 
 
 def _gather(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -209,42 +222,34 @@ def symbol_state(
                 arrays["atr_bps"][j] = np.where(ok, atr[b] / mid * 1e4, np.nan)
             atr_falling[j] = ok & falling[b]
 
+    # Liquidations cluster at price levels of the asset, whatever the venue: pool them.
     liq = dataset.liquidations
     liq_rows = [liq.rows(int(mk)) for mk in markets]
-    liq_ts = (
-        np.concatenate([liq["ts_local"][s] for s in liq_rows])
-        if liq_rows
-        else np.empty(0, np.int64)
+    liq_ts = np.concatenate([liq["ts_local"][s] for s in liq_rows] or [np.empty(0, np.int64)])
+    liq_px = np.concatenate([liq["px"][s] for s in liq_rows] or [np.empty(0)])
+    liq_usd = liq_px * np.concatenate([liq["sz"][s] for s in liq_rows] or [np.empty(0)])
+    order = np.argsort(liq_ts, kind="stable")
+    liq_ts, liq_px, liq_usd = liq_ts[order], liq_px[order], liq_usd[order]
+    # "Liquidation data" at t means some liquidation of the symbol was seen by t; deciding
+    # it from the whole dataset would look ahead.
+    has_liq_at = asof_index_nb(liq_ts, grid) >= 0
+    ref_px = _nanmedian_columns(mids)
+    distance = liquidation_cluster_distance_nb(
+        liq_ts,
+        liq_px,
+        liq_usd,
+        grid,
+        ref_px,
+        seconds_to_ns(scales.liquidation_window_s),
+        scales.liquidation_bucket_bps,
+        scales.liquidation_cluster_min_usd,
     )
-    has_liq = bool(liq_ts.size)
-    with np.errstate(invalid="ignore"):
-        ref_px = (
-            np.nanmedian(mids, axis=0)
-            if j_count and np.isfinite(mids).any()
-            else np.full(m, np.nan)
-        )
-    if has_liq:
-        liq_px = np.concatenate([liq["px"][s] for s in liq_rows])
-        liq_usd = liq_px * np.concatenate([liq["sz"][s] for s in liq_rows])
-        order = np.argsort(liq_ts, kind="stable")
-        distance = liquidation_cluster_distance_nb(
-            liq_ts[order],
-            liq_px[order],
-            liq_usd[order],
-            grid,
-            ref_px,
-            seconds_to_ns(scales.liquidation_window_s),
-            scales.liquidation_bucket_bps,
-            scales.liquidation_cluster_min_usd,
-        )
-    else:
-        distance = np.full(m, np.nan)
     return SymbolState(
         symbol=symbol,
         markets=markets,
         venue_exchange=dataset.market_exchange[markets].astype(np.int32),
         atr_falling=atr_falling,
         liq_distance_bps=distance,
-        has_liquidation_data=has_liq,
+        has_liquidation_data=has_liq_at,
         **arrays,
     )

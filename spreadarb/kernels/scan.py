@@ -132,7 +132,7 @@ def scan_symbol_nb(
     n_stale: np.ndarray,
     n_exchanges: int,
     liq_distance_bps: np.ndarray,
-    has_liquidation_data: bool,
+    has_liquidation_data: np.ndarray,
     fee_entry: np.ndarray,
     fee_exit: np.ndarray,
     p: ScanParams,
@@ -167,7 +167,8 @@ def scan_symbol_nb(
         ``(m,)`` distance from the symbol's price to the nearest liquidation cluster (NaN:
         no cluster in the window).
     has_liquidation_data
-        Whether the dataset has any liquidation rows for this symbol.
+        ``(m,)`` bool: a liquidation of this symbol was seen by the grid time (else the
+        liquidation sub-score is the neutral 0.5).
     fee_entry, fee_exit
         ``(J,)`` fee fractions each venue charges on entry and exit fills.
     p
@@ -244,7 +245,7 @@ def scan_symbol_nb(
         s_oi = centred_score_nb(oi_dev, p.oi_ratio_scale)
         s_vwap = centred_score_nb(vwap, p.vwap_scale_sd)
         s_vol = volatility_score_nb(atr, falling, p.atr_scale_bps)
-        s_liq = liquidation_score_nb(liq, has_liquidation_data, p.liquidation_distance_scale_bps)
+        s_liq = liquidation_score_nb(liq, has_liquidation_data[k], p.liquidation_distance_scale_bps)
         r["score_funding"] = s_f
         r["score_obi"] = s_obi
         r["score_oi"] = s_oi
