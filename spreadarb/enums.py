@@ -95,3 +95,169 @@ opportunity_dt = np.dtype(
 )
 """One row of the opportunity log: one symbol at one scan time (SPEC §4, seed's
 ``ArbitrageOpportunity`` and ``ConfluenceMetrics`` field names)."""
+
+
+class TradeStatus(IntEnum):
+    """Lifecycle of a trade (the seed's ``TradeStatus``, plus the rejection outcome)."""
+
+    PENDING = 0  # entry orders working
+    ACTIVE = 1  # both legs filled (or hedged)
+    EXITING = 2  # exit orders working
+    CLOSED = 3
+    REJECTED = 4  # harder leg unfilled: cancelled, capital released
+
+
+class ExitReason(IntEnum):
+    """Why a trade was closed (SPEC §5). ``NONE`` while open or when rejected."""
+
+    NONE = 0
+    STOP_LOSS = 1
+    SPREAD_WIDENING = 2
+    PROFIT_TARGET = 3
+    FUNDING_CONVERGENCE = 4
+    END_OF_DATA = 5
+
+
+class OrderPurpose(IntEnum):
+    """Why an order was sent."""
+
+    ENTRY_HARDER = 0
+    ENTRY_EASIER = 1
+    ENTRY_HEDGE = 2  # market order after the easier leg timed out (leg-out)
+    EXIT_LIMIT = 3
+    EXIT_MARKET = 4  # market order after an exit limit timed out
+    END_OF_DATA = 5  # market order closing a leg at the end of the data
+
+
+class OrderStatus(IntEnum):
+    WORKING = 0
+    FILLED = 1
+    CANCELLED = 2
+
+
+class RejectReason(IntEnum):
+    """Why the backtest did not take (or did not complete) a passing opportunity."""
+
+    HARDER_LEG_UNFILLED = 0
+    SYMBOL_BUSY = 1  # already max_trades_per_symbol open or pending on the symbol
+    POSITION_TOO_SMALL = 2  # re-sized with the available capital: below min_position_usd
+    DEPTH = 3  # re-sized: book < depth_multiple x size
+    UNPROFITABLE_AFTER_SLIPPAGE = 4  # re-sized: projected profit after slippage <= 0
+    NO_BOOK = 5  # a leg has no quote at send time
+
+
+TRADE_STATUS_LABELS = tuple(s.name.lower() for s in TradeStatus)
+EXIT_REASON_LABELS = tuple(r.name.lower() for r in ExitReason)
+ORDER_PURPOSE_LABELS = tuple(p.name.lower() for p in OrderPurpose)
+ORDER_STATUS_LABELS = tuple(s.name.lower() for s in OrderStatus)
+REJECT_REASON_LABELS = tuple(r.name.lower() for r in RejectReason)
+
+trade_dt = np.dtype(
+    [
+        ("id", np.int64),
+        ("symbol", np.int32),
+        ("long_exchange", np.int32),
+        ("short_exchange", np.int32),
+        ("long_market", np.int32),
+        ("short_market", np.int32),
+        ("harder_leg_is_long", np.bool_),
+        ("status", np.int8),
+        ("opportunity_ts", np.int64),  # scan time that triggered the trade
+        ("entry_time", np.int64),  # local time both legs were in (fill or hedge known)
+        ("entry_long_time", np.int64),
+        ("entry_short_time", np.int64),
+        ("entry_long_price", np.float64),
+        ("entry_short_price", np.float64),
+        ("long_qty", np.float64),  # base units
+        ("short_qty", np.float64),
+        ("entry_spread_bps", np.float64),
+        ("position_size_usd", np.float64),
+        ("funding_delta_entry", np.float64),
+        ("projected_profit_usd", np.float64),
+        ("confidence_score", np.int32),
+        ("exit_signal_time", np.int64),
+        ("exit_time", np.int64),
+        ("exit_long_price", np.float64),
+        ("exit_short_price", np.float64),
+        ("exit_spread_bps", np.float64),
+        ("exit_reason", np.int8),
+        ("price_pnl", np.float64),
+        ("funding_pnl", np.float64),
+        ("fees", np.float64),
+        ("slippage_cost", np.float64),
+        ("actual_profit_usd", np.float64),
+        ("leg_out_cost", np.float64),
+        ("pnl_net", np.float64),
+        ("leg_out_count", np.int32),
+    ],
+    align=True,
+)
+"""One trade of the ledger (the seed's ``PaperTrade``), SPEC §6 accounting fields."""
+
+order_dt = np.dtype(
+    [
+        ("id", np.int64),
+        ("trade_id", np.int64),
+        ("market", np.int32),
+        ("exchange", np.int32),
+        ("side", np.int8),  # +1 buy, -1 sell
+        ("is_market", np.bool_),
+        ("purpose", np.int8),
+        ("status", np.int8),
+        ("price", np.float64),  # limit price; touch price for market orders
+        ("qty", np.float64),  # base units
+        ("queue_ahead", np.float64),  # base units resting at the price when sent
+        ("traded_at_price", np.float64),  # volume counted towards the queue
+        ("send_time", np.int64),  # local
+        ("arrive_time", np.int64),  # exchange clock: send_time + latency
+        ("cancel_time", np.int64),  # exchange clock when the cancel arrives; max if none
+        ("fill_time", np.int64),  # local time the fill was known
+        ("fill_exchange_time", np.int64),
+        ("fill_price", np.float64),
+        ("slippage", np.float64),  # fraction of price (market orders)
+        ("fee", np.float64),  # USD
+    ],
+    align=True,
+)
+"""One simulated order (the seed's ``SimulatedOrder``)."""
+
+leg_out_dt = np.dtype(
+    [
+        ("trade_id", np.int64),
+        ("on_exit", np.bool_),  # False: entry leg-out; True: exit leg-out
+        ("filled_leg_is_long", np.bool_),
+        ("filled_at", np.int64),
+        ("hedge_time", np.int64),
+        ("intended_price", np.float64),
+        ("hedge_price", np.float64),
+        ("qty", np.float64),
+        ("cost", np.float64),  # USD, worse-than-intended price plus the extra taker fee
+    ],
+    align=True,
+)
+"""One leg-out event (the seed's ``LegOutEvent``)."""
+
+rejection_dt = np.dtype(
+    [
+        ("ts", np.int64),
+        ("symbol", np.int32),
+        ("long_exchange", np.int32),
+        ("short_exchange", np.int32),
+        ("reason", np.int8),
+        ("trade_id", np.int64),  # -1 unless the trade was opened (harder leg unfilled)
+    ],
+    align=True,
+)
+
+equity_dt = np.dtype(
+    [
+        ("ts", np.int64),
+        ("available_capital", np.float64),
+        ("allocated", np.float64),
+        ("realized_pnl", np.float64),
+        ("unrealized_pnl", np.float64),
+        ("equity", np.float64),
+        ("open_trades", np.int32),
+    ],
+    align=True,
+)

@@ -1,0 +1,237 @@
+"""``spreadarb.backtest``: dataset + config -> :class:`BacktestResult` (SPEC §5-§6).
+
+Builds the engine's inputs (merged event stream, grid, latencies, entry candidates from
+the scan), runs :func:`spreadarb.kernels.engine.simulate_nb`, and trims the records.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spreadarb.config import StrategyConfig
+from spreadarb.data.dataset import Dataset
+from spreadarb.enums import (
+    Reason,
+    equity_dt,
+    leg_out_dt,
+    order_dt,
+    rejection_dt,
+    trade_dt,
+)
+from spreadarb.kernels.engine import (
+    Book,
+    Candidates,
+    EngineParams,
+    Prints,
+    Records,
+    Static,
+    new_state,
+    simulate_nb,
+)
+from spreadarb.kernels.scan import rank_nb
+from spreadarb.results import BacktestResult
+from spreadarb.scanner import scan_records
+from spreadarb.state import exchange_state, scan_grid, seconds_to_ns
+
+
+def engine_params(config: StrategyConfig) -> EngineParams:
+    """The engine's scalar parameters from a config."""
+    return EngineParams(
+        starting_capital=float(config.starting_capital),
+        max_position_fraction=float(config.max_position_fraction),
+        depth_size_fraction=float(config.depth_size_fraction),
+        depth_multiple=float(config.depth_multiple),
+        min_position_usd=float(config.min_position_usd),
+        expected_hold_h=float(config.expected_hold_h),
+        fill_threshold=1.0 if config.queue_model == "risk_averse" else float(config.fill_threshold),
+        entry_timeout_ns=seconds_to_ns(config.entry_timeout_ms / 1e3),
+        leg_timeout_ns=seconds_to_ns(config.leg_timeout_ms / 1e3),
+        exit_timeout_ns=seconds_to_ns(config.exit_timeout_ms / 1e3),
+        default_latency_ns=seconds_to_ns(config.max_latency_ms / 1e3),
+        slippage_base=float(config.slippage_base),
+        slippage_depth_coef=float(config.slippage_depth_coef),
+        slippage_cap=float(config.slippage_cap),
+        max_trades_per_symbol=int(config.max_trades_per_symbol),
+        exit_funding_delta_8h=float(config.exit_funding_delta_8h),
+        profit_target_fraction=float(config.profit_target_fraction),
+        spread_widening_bps=float(config.spread_widening_bps),
+        stop_loss_bps=float(config.stop_loss_bps),
+    )
+
+
+def entry_candidates(records: np.ndarray, dataset: Dataset, config: StrategyConfig) -> Candidates:
+    """Scan rows that pass every filter that does not depend on the position size.
+
+    The engine re-sizes each with the capital available at that moment and re-checks
+    the size-dependent ones (depth, minimum size, profit after slippage). At most
+    ``top_n`` per scan time, in rank order (score, then projected profit).
+    """
+    r = records
+    edge = r["spread_bps"] - r["fees_bps"] - r["funding_cost_bps"]
+    penalty = np.where(r["stale_other_exchanges"] > 0, config.latency_penalty, 0)
+    with np.errstate(invalid="ignore"):
+        ok = (
+            (r["reason"] != Reason.NO_PAIR)
+            & r["exchange_latency_ok"]
+            & r["funding_delta_substantial"]
+            & (r["spread_bps"] >= config.min_spread_bps)
+            & (edge > 0)
+            & (r["raw_score"] - penalty >= config.min_confidence)
+            & (r["order_book_depth_long"] > config.min_depth_usd)
+            & (r["order_book_depth_short"] > config.min_depth_usd)
+        )
+    sel = r[ok]
+    score = np.maximum(sel["raw_score"] - penalty[ok], 0).astype(np.int32)
+    rank = rank_nb(
+        sel["ts"],
+        np.ones(sel.size, dtype=bool),
+        score,
+        sel["projected_profit_after_slippage"],
+        config.top_n,
+    )
+    keep = rank > 0
+    sel, score, rank = sel[keep], score[keep], rank[keep]
+    order = np.lexsort((rank, sel["ts"]))
+    sel, score = sel[order], score[order]
+    market_of = {
+        key: m
+        for m, key in enumerate(
+            zip(dataset.market_exchange.tolist(), dataset.market_symbol.tolist(), strict=True)
+        )
+    }
+    long_market = np.array(
+        [
+            market_of[(e, s)]
+            for e, s in zip(sel["long_exchange"].tolist(), sel["symbol"].tolist(), strict=True)
+        ],
+        dtype=np.int64,
+    )
+    short_market = np.array(
+        [
+            market_of[(e, s)]
+            for e, s in zip(sel["short_exchange"].tolist(), sel["symbol"].tolist(), strict=True)
+        ],
+        dtype=np.int64,
+    )
+    names = dataset.exchanges
+    harder = np.array(
+        [[config.harder_leg(a, b) == a for b in names] for a in names], dtype=bool
+    ).reshape(len(names), len(names))
+    return Candidates(
+        ts=sel["ts"].copy(),
+        symbol=sel["symbol"].astype(np.int64),
+        long_market=long_market,
+        short_market=short_market,
+        harder_is_long=harder[sel["long_exchange"], sel["short_exchange"]]
+        if sel.size
+        else np.zeros(0, dtype=bool),
+        spread_bps=sel["spread_bps"].copy(),
+        fees_bps=sel["fees_bps"].copy(),
+        funding_cost_bps=sel["funding_cost_bps"].copy(),
+        funding_delta_8h=sel["funding_delta_8h"].copy(),
+        score=score.astype(np.int64),
+        depth_long=sel["order_book_depth_long"].copy(),
+        depth_short=sel["order_book_depth_short"].copy(),
+    )
+
+
+def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every ticker and trade in ``ts_local`` order: (ts, kind, row, market).
+
+    Ties keep tickers before trades, then market order, then row order (a stable sort
+    of the concatenation), so the stream is deterministic.
+    """
+    tk, tr = dataset.tickers, dataset.trades
+    n_markets = dataset.n_markets
+    ts = np.concatenate([tk["ts_local"], tr["ts_local"]])
+    kind = np.concatenate([np.zeros(len(tk), np.int8), np.ones(len(tr), np.int8)])
+    row = np.concatenate([np.arange(len(tk), dtype=np.int64), np.arange(len(tr), dtype=np.int64)])
+    market = np.concatenate(
+        [
+            np.repeat(np.arange(n_markets, dtype=np.int32), tk.counts()),
+            np.repeat(np.arange(n_markets, dtype=np.int32), tr.counts()),
+        ]
+    )
+    order = np.argsort(ts, kind="stable")
+    return ts[order], kind[order], row[order], market[order]
+
+
+def backtest(dataset: Dataset, config: StrategyConfig | None = None) -> BacktestResult:
+    """Simulate the strategy on a dataset: atomic two-leg entries, leg-outs, funding, exits.
+
+    Parameters
+    ----------
+    dataset
+        From :func:`spreadarb.load`.
+    config
+        Strategy configuration; default ``StrategyConfig()``.
+
+    Returns
+    -------
+    BacktestResult
+        Ledger, orders, leg-outs, rejections, equity, opportunities and metrics; see
+        ``docs/execution.md`` for the execution model.
+    """
+    config = StrategyConfig() if config is None else config
+    records = scan_records(dataset, config)
+    grid = scan_grid(dataset, config.scan_interval_s)
+    check = scan_grid(dataset, config.position_check_interval_s)
+    grid = np.union1d(grid, check).astype(np.int64)
+    latency_ms = exchange_state(dataset, config, grid).latency_ms
+    # Unknown latency (a silent feed) is taken as the stale threshold, not as zero.
+    latency_ns = np.rint(
+        np.where(np.isfinite(latency_ms), latency_ms, config.max_latency_ms) * 1e6
+    ).astype(np.int64)
+    cand = entry_candidates(records, dataset, config)
+    tk, tr = dataset.tickers, dataset.trades
+    book = Book(
+        tk["ts_local"],
+        tk["ts_exchange"],
+        tk["bid_px"],
+        tk["bid_sz"],
+        tk["ask_px"],
+        tk["ask_sz"],
+        tk["bid_depth_usd"],
+        tk["ask_depth_usd"],
+        tk["funding_rate"],
+        tk["funding_interval_s"],
+        tk["next_funding_ts"],
+    )
+    prints = Prints(tr["ts_local"], tr["ts_exchange"], tr["px"], tr["sz"], tr["side"])
+    ev_ts, ev_kind, ev_row, ev_market = event_stream(dataset)
+    names = [dataset.exchanges[e] for e in dataset.market_exchange]
+    sx = Static(
+        grid=grid,
+        latency_ns=latency_ns,
+        market_exchange=dataset.market_exchange.astype(np.int64),
+        fee_maker=np.array([config.fee(n, "maker") for n in names], dtype=np.float64),
+        fee_taker=np.array([config.fee(n, "taker") for n in names], dtype=np.float64),
+    )
+    n_cand = cand.ts.size
+    max_trades = n_cand + 1
+    rec = Records(
+        trades=np.zeros(max_trades, dtype=trade_dt),
+        orders=np.zeros(8 * max_trades, dtype=order_dt),
+        leg_outs=np.zeros(2 * max_trades, dtype=leg_out_dt),
+        rejections=np.zeros(n_cand + max_trades, dtype=rejection_dt),
+        equity=np.zeros(grid.size, dtype=equity_dt),
+        counts=np.zeros(5, dtype=np.int64),
+    )
+    params = engine_params(config)
+    state = new_state(
+        dataset.n_markets, len(dataset.symbols), max_trades, 8 * max_trades, params.starting_capital
+    )
+    simulate_nb(book, prints, ev_ts, ev_kind, ev_row, ev_market, sx, cand, params, state, rec)
+    n = rec.counts
+    return BacktestResult(
+        dataset_exchanges=dataset.exchanges,
+        dataset_symbols=dataset.symbols,
+        market_exchange=dataset.market_exchange.copy(),
+        config=config,
+        trade_records=rec.trades[: n[0]].copy(),
+        order_records=rec.orders[: n[1]].copy(),
+        leg_out_records=rec.leg_outs[: n[2]].copy(),
+        rejection_records=rec.rejections[: n[3]].copy(),
+        equity_records=rec.equity[: n[4]].copy(),
+        opportunity_records=records,
+    )

@@ -1,0 +1,180 @@
+"""``BacktestResult``: record arrays inside, DataFrames (codes as labels) outside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from spreadarb.config import StrategyConfig
+from spreadarb.enums import (
+    EXIT_REASON_LABELS,
+    ORDER_PURPOSE_LABELS,
+    ORDER_STATUS_LABELS,
+    REJECT_REASON_LABELS,
+    TRADE_STATUS_LABELS,
+    TradeStatus,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NS_PER_DAY = 86_400 * 10**9
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    """Everything a backtest produced.
+
+    The ``*_records`` attributes are the kernels' numpy structured arrays; the
+    properties without the suffix are pandas DataFrames with exchange, symbol and
+    enum codes turned into labels and timestamps into UTC datetimes.
+    """
+
+    dataset_exchanges: tuple[str, ...]
+    dataset_symbols: tuple[str, ...]
+    market_exchange: np.ndarray
+    config: StrategyConfig
+    trade_records: np.ndarray
+    order_records: np.ndarray
+    leg_out_records: np.ndarray
+    rejection_records: np.ndarray
+    equity_records: np.ndarray
+    opportunity_records: np.ndarray
+
+    # --- DataFrames -----------------------------------------------------------------
+
+    def _frame(
+        self,
+        records: np.ndarray,
+        *,
+        times: tuple[str, ...] = (),
+        exchanges: tuple[str, ...] = (),
+        symbols: tuple[str, ...] = (),
+        codes: dict[str, tuple[str, ...]] | None = None,
+    ) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = pd.DataFrame({name: records[name] for name in records.dtype.names})
+        for col in times:
+            values = frame[col].to_numpy()
+            frame[col] = pd.to_datetime(
+                np.where(values >= 0, values, 0), unit="ns", utc=True
+            ).where(values >= 0)
+        for col in exchanges:
+            frame[col] = pd.Categorical.from_codes(
+                frame[col], categories=list(self.dataset_exchanges)
+            )
+        for col in symbols:
+            frame[col] = pd.Categorical.from_codes(
+                frame[col], categories=list(self.dataset_symbols)
+            )
+        for col, labels in (codes or {}).items():
+            frame[col] = pd.Categorical.from_codes(frame[col], categories=list(labels))
+        return frame
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        """The ledger: one row per trade opened (the seed's ``PaperTrade``)."""
+        return self._frame(
+            self.trade_records,
+            times=(
+                "opportunity_ts",
+                "entry_time",
+                "entry_long_time",
+                "entry_short_time",
+                "exit_signal_time",
+                "exit_time",
+            ),
+            exchanges=("long_exchange", "short_exchange"),
+            symbols=("symbol",),
+            codes={"status": TRADE_STATUS_LABELS, "exit_reason": EXIT_REASON_LABELS},
+        ).drop(columns=["long_market", "short_market"])
+
+    @cached_property
+    def orders(self) -> pd.DataFrame:
+        """Every simulated order (the seed's ``SimulatedOrder``)."""
+        frame = self._frame(
+            self.order_records,
+            times=("send_time", "fill_time"),
+            exchanges=("exchange",),
+            codes={"purpose": ORDER_PURPOSE_LABELS, "status": ORDER_STATUS_LABELS},
+        )
+        return frame.drop(columns=["market"])
+
+    @cached_property
+    def leg_outs(self) -> pd.DataFrame:
+        """Every leg-out event (the seed's ``LegOutEvent``)."""
+        return self._frame(self.leg_out_records, times=("filled_at", "hedge_time"))
+
+    @cached_property
+    def rejections(self) -> pd.DataFrame:
+        """Opportunities the backtest did not take, or whose harder leg did not fill."""
+        return self._frame(
+            self.rejection_records,
+            times=("ts",),
+            exchanges=("long_exchange", "short_exchange"),
+            symbols=("symbol",),
+            codes={"reason": REJECT_REASON_LABELS},
+        )
+
+    @cached_property
+    def equity(self) -> pd.DataFrame:
+        """Portfolio state on the position-check grid."""
+        return self._frame(self.equity_records, times=("ts",))
+
+    @cached_property
+    def opportunities(self) -> pd.DataFrame:
+        """The scan's opportunity log (see :func:`spreadarb.scan`)."""
+        from spreadarb.scanner import records_to_frame
+
+        class _Names:
+            symbols = self.dataset_symbols
+            exchanges = self.dataset_exchanges
+
+        return records_to_frame(self.opportunity_records, _Names)  # type: ignore[arg-type]
+
+    # --- metrics ----------------------------------------------------------------------
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:
+        """The seed's portfolio metrics plus counts (SPEC §6); see ``docs/execution.md``."""
+        t = self.trade_records
+        closed = t[t["status"] == TradeStatus.CLOSED]
+        wins = int((closed["pnl_net"] > 0).sum())
+        losses = int(closed.size - wins)
+        cumulative = float(closed["pnl_net"].sum())
+        capital = float(self.config.starting_capital)
+        eq = self.equity_records
+        days = (float(eq["ts"][-1] - eq["ts"][0]) / NS_PER_DAY) if eq.size > 1 else 0.0
+        leg_out_loss = float(closed["leg_out_cost"].sum())
+        return {
+            "starting_capital": capital,
+            "final_equity": capital + cumulative,
+            "cumulative_pnl": cumulative,
+            "trades_opened": int(t.size),
+            "trades_closed": int(closed.size),
+            "trades_rejected": int((t["status"] == TradeStatus.REJECTED).sum()),
+            "win_count": wins,
+            "loss_count": losses,
+            "win_rate": wins / (wins + losses) if wins + losses else float("nan"),
+            "average_profit": cumulative / closed.size if closed.size else float("nan"),
+            "capital_utilisation": float(eq["allocated"].mean() / capital) if eq.size else 0.0,
+            "leg_out_count": int(closed["leg_out_count"].sum()),
+            "leg_out_total_loss": leg_out_loss,
+            "leg_out_loss_rate": leg_out_loss / cumulative if cumulative else float("nan"),
+            "realistic_apr": (cumulative / capital) / (days / 365.0) if days > 0 else float("nan"),
+            "days_elapsed": days,
+            "price_pnl": float(closed["price_pnl"].sum()),
+            "funding_pnl": float(closed["funding_pnl"].sum()),
+            "fees": float(closed["fees"].sum()),
+            "slippage_cost": float(closed["slippage_cost"].sum()),
+        }
+
+    def summary(self) -> pd.DataFrame:
+        """The metrics as a one-column table."""
+        import pandas as pd
+
+        return pd.DataFrame({"value": pd.Series(self.metrics)})
