@@ -91,7 +91,7 @@ opportunity_dt = np.dtype(
         ("reason", np.int8),
         ("rank", np.int32),  # 1..top_n among passing rows of the scan time, 0 otherwise
     ],
-    align=True,
+    align=False,  # packed: no padding bytes, so equal records are equal bytes
 )
 """One row of the opportunity log: one symbol at one scan time (SPEC §4, seed's
 ``ArbitrageOpportunity`` and ``ConfluenceMetrics`` field names)."""
@@ -190,7 +190,7 @@ trade_dt = np.dtype(
         ("pnl_net", np.float64),
         ("leg_out_count", np.int32),
     ],
-    align=True,
+    align=False,  # packed: no padding bytes, so equal records are equal bytes
 )
 """One trade of the ledger (the seed's ``PaperTrade``), SPEC §6 accounting fields."""
 
@@ -217,7 +217,7 @@ order_dt = np.dtype(
         ("slippage", np.float64),  # fraction of price (market orders)
         ("fee", np.float64),  # USD
     ],
-    align=True,
+    align=False,  # packed: no padding bytes, so equal records are equal bytes
 )
 """One simulated order (the seed's ``SimulatedOrder``)."""
 
@@ -233,7 +233,7 @@ leg_out_dt = np.dtype(
         ("qty", np.float64),
         ("cost", np.float64),  # USD, worse-than-intended price plus the extra taker fee
     ],
-    align=True,
+    align=False,  # packed: no padding bytes, so equal records are equal bytes
 )
 """One leg-out event (the seed's ``LegOutEvent``)."""
 
@@ -246,7 +246,7 @@ rejection_dt = np.dtype(
         ("reason", np.int8),
         ("trade_id", np.int64),  # -1 unless the trade was opened (harder leg unfilled)
     ],
-    align=True,
+    align=False,  # packed: no padding bytes, so equal records are equal bytes
 )
 
 equity_dt = np.dtype(
@@ -259,5 +259,5 @@ equity_dt = np.dtype(
         ("equity", np.float64),
         ("open_trades", np.int32),
     ],
-    align=True,
+    align=False,  # packed: no padding bytes, so equal records are equal bytes
 )

@@ -24,7 +24,7 @@ Model (every number is a :class:`SynthConfig` field; ``docs/data.md`` has the pr
 * **Funding** (per 8 h): symbol regime level (Poisson level shifts, smoothed) + beta x
   the venue's slow basis + a static venue offset + OU noise, clipped to a cap;
   reported per the venue's own interval; predicted = rate + OU noise.
-* **Liquidations**: Poisson with intensity rising with the squared excess of the
+* **Liquidations**: Poisson with intensity rising linearly with the excess of the
   trailing ``liq_window_s`` move over ``liq_threshold_z`` sds; side = sign of the
   move (-1: longs liquidated after a drop). Open interest: log OU random walk, minus
   a multiple of the liquidated notional.
@@ -150,7 +150,7 @@ VENUE_PROFILES: Mapping[str, VenueProfile] = MappingProxyType(
             _seed_venue("bitget", 0.35, 0.10, 6, 35.0, 0.9, 0.40),
             _seed_venue("gate", 0.25, 0.15, 6, 45.0, 0.7, 0.25),
             _seed_venue("hyperliquid", 0.30, 0.30, 5, 100.0, 1.0, 0.30),
-            _seed_venue("paradex", 0.08, 1.00, 5, 130.0, 0.6, 0.05),
+            _seed_venue("paradex", 0.10, 1.00, 5, 130.0, 0.6, 0.05),
         )
     }
 )
@@ -465,10 +465,10 @@ class SynthConfig:
     liq_base_rate_per_hour
         Background liquidations per hour per market (random side).
     liq_trigger_rate_hz
-        Triggered liquidations per second per market per squared sd of excess move.
+        Triggered liquidations per second per market per sd of excess move.
     liq_size_usd, liq_size_sigma
-        Median notional (BTC-like; scaled by sqrt(depth) for others, grown with
-        the excess move) and log-sd of a liquidation.
+        Median notional of a liquidation on BTC/binance (other markets: times
+        ``sqrt(OI / OI of BTC on binance)``; grown by ``1 + excess move``) and its log-sd.
     liq_slippage_bps
         Liquidation orders print up to this far beyond the touch.
     latency_scale
@@ -512,15 +512,15 @@ class SynthConfig:
     jump_sd_bps: float = 30.0
     jump_vol_kick: float = 0.6
     # -- basis and dislocations -------------------------------------------------------
-    basis_sd_bps: float = 0.6
+    basis_sd_bps: float = 0.5
     basis_half_life_s: float = 15.0
-    slow_basis_sd_bps: float = 0.8
+    slow_basis_sd_bps: float = 0.6
     slow_basis_half_life_s: float = 3600.0
-    basis_offset_sd_bps: float = 0.6
+    basis_offset_sd_bps: float = 0.4
     dislocation_rate_per_hour: float = 1.0
     dislocation_min_bps: float = 5.0
     dislocation_max_bps: float = 60.0
-    dislocation_median_s: float = 15.0
+    dislocation_median_s: float = 10.0
     dislocation_sigma: float = 1.0
     dislocation_min_s: float = 2.0
     dislocation_max_s: float = 300.0
@@ -552,7 +552,7 @@ class SynthConfig:
     funding_regime_rate_per_day: float = 3.0
     funding_level_sd_8h: float = 3e-5
     funding_level_half_life_s: float = 1800.0
-    funding_basis_beta: float = 1.5
+    funding_basis_beta: float = 2.0
     funding_venue_sd_8h: float = 5e-5
     funding_noise_sd_8h: float = 2e-5
     funding_noise_half_life_s: float = 1800.0
@@ -562,14 +562,14 @@ class SynthConfig:
     mark_noise_bps: float = 0.3
     oi_scale: float = 1.0
     oi_vol_per_sqrt_hour: float = 0.01
-    oi_half_life_h: float = 72.0
-    oi_liquidation_multiplier: float = 3.0
+    oi_half_life_h: float = 24.0
+    oi_liquidation_multiplier: float = 8.0
     # -- liquidations -----------------------------------------------------------------
     liq_window_s: float = 60.0
     liq_threshold_z: float = 2.5
     liq_base_rate_per_hour: float = 1.0
     liq_trigger_rate_hz: float = 0.05
-    liq_size_usd: float = 5_000.0
+    liq_size_usd: float = 10_000.0
     liq_size_sigma: float = 1.2
     liq_slippage_bps: float = 5.0
     # -- feed latency and outages -----------------------------------------------------
@@ -593,7 +593,9 @@ class SynthConfig:
     @property
     def start_ns(self) -> int:
         """``start`` as int nanoseconds since the epoch, UTC."""
-        return int(self.start)
+        start = self.start
+        assert isinstance(start, int)  # normalised by __post_init__
+        return start
 
     @property
     def end_ns(self) -> int:
@@ -618,7 +620,7 @@ _RULES: dict[str, str] = {
     "hours": ">0",
     "ticker_rate_hz": ">0",
     "ticker_regularity": ">0",
-    "trade_rate_hz": ">=0",
+    "trade_rate_hz": ">0",
     "chunk_s": ">0",
     "price_step_ms": ">0",
     "state_step_ms": ">0",
@@ -778,14 +780,17 @@ def _validate(cfg: SynthConfig) -> None:
     # start: normalise to int ns
     from spreadarb.data.loader import to_ns
 
+    raw_start = cfg.start
     try:
         start_ns = to_ns(cfg.start, name="SynthConfig.start")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"SynthConfig.start: {exc}") from None
     _set(cfg, "start", start_ns)
     end_ns = start_ns + round(cfg.hours * 3600 * NS)
-    if end_ns >= TIMESTAMP_MAX_NS or start_ns < TIMESTAMP_MIN_NS:
-        raise _fail("hours", "puts the data beyond 2100", cfg.hours)
+    if start_ns < TIMESTAMP_MIN_NS:
+        raise _fail("start", "must be in 2000..2100", raw_start)
+    if end_ns >= TIMESTAMP_MAX_NS:
+        raise _fail("hours", "puts the end of the data beyond 2100", cfg.hours)
 
     _names(cfg, "symbols", upper=True)
     _names(cfg, "exchanges", upper=False)
@@ -1072,12 +1077,36 @@ class _Generator:
         kick_life = cfg.jump_vol_kick * math.sqrt(2.0 / math.pi) * cfg.vol_half_life_s / _LN2
         self.h_shift_market = cfg.jump_rate_per_hour / 3600.0 * kick_life
         self.h_shift_symbol = cfg.symbol_jump_rate_per_hour / 3600.0 * kick_life
+        self.log_mgf_vol = self._log_mgf_h(2.0) / 2.0
+        self.log_mgf_trade = self._log_mgf_h(cfg.trade_vol_beta)
         self.prices = dict(cfg.start_prices)
         self.sym_index = {s: i for i, s in enumerate(sorted(cfg.symbols))}
         self.ex_index = {e: i for i, e in enumerate(sorted(cfg.exchanges))}
         self.sym_names = pa.array(sorted(cfg.symbols), pa.string())
         self.ex_names = pa.array(sorted(cfg.exchanges), pa.string())
         self._init_state()
+
+    def _log_mgf_h(self, beta: float) -> float:
+        """``log E[exp(beta * h)]`` of the centred stationary log-vol state ``h``.
+
+        ``h`` = Gaussian OU part (variance ``hv_var``) + shot noise of jump kicks
+        ``k |Z| exp(-t / T)`` arriving at rate ``L`` (minus its mean). Campbell's
+        formula: ``log E = beta^2 var / 2 + L T int_0^1 (E[exp(beta k |Z| u)] - 1) / u du
+        - beta E[kicks]``, by Gauss quadrature. Used so that the diffusive variance and
+        the trade intensity average to their configured values.
+        """
+        cfg = self.cfg
+        rate = (cfg.jump_rate_per_hour + cfg.symbol_jump_rate_per_hour) / 3600.0
+        life = cfg.vol_half_life_s / _LN2
+        z, wz = np.polynomial.hermite_e.hermegauss(64)
+        wz = wz / wz.sum()
+        u, wu = np.polynomial.legendre.leggauss(64)
+        u, wu = 0.5 * (u + 1.0), 0.5 * wu
+        a = beta * cfg.jump_vol_kick * np.abs(z)[None, :] * u[:, None]
+        inner = (np.expm1(a) @ wz) / u
+        shot = rate * life * float(inner @ wu)
+        mean = self.h_shift_market + self.h_shift_symbol
+        return 0.5 * beta**2 * self.hv_var + shot - beta * mean
 
     # -- random streams ---------------------------------------------------------------
     def rng(self, *key: int) -> np.random.Generator:
@@ -1092,7 +1121,7 @@ class _Generator:
         for v in cfg.exchanges:
             g = self.rng(_D_INIT_VENUE, _crc(v))
             self.venues[v] = _VenueState(
-                profile=self._venue_profile(v), latency_slow=g.normal(0.0, cfg.latency_slow_sd)
+                profile=venue_profile(v), latency_slow=g.normal(0.0, cfg.latency_slow_sd)
             )
         self.symbols: dict[str, _SymbolState] = {}
         self.markets: dict[tuple[str, str], _MarketState] = {}
@@ -1133,9 +1162,6 @@ class _Generator:
                     next_ticker_ns=cfg.start_ns + int(g.random() * NS / cfg.ticker_rate_hz),
                     last_local={"tickers": 0, "trades": 0, "liquidations": 0},
                 )
-
-    def _venue_profile(self, name: str) -> VenueProfile:
-        return venue_profile(name)
 
     def _ou_sd(self) -> np.ndarray:
         cfg = self.cfg
@@ -1301,7 +1327,7 @@ class _Generator:
         z = g.standard_normal(nf)
         rho = cfg.market_correlation
         shocks = rho * z_market + math.sqrt(1.0 - rho**2) * z
-        sig_cell = st.sigma * np.exp(h - self.hv_var)
+        sig_cell = st.sigma * np.exp(h - self.log_mgf_vol)
         dx = np.repeat(sig_cell, r) * math.sqrt(self.fine_s) * shocks
         mj_fine, mj_size = market_jumps
         np.add.at(dx, mj_fine, mj_size * st.jump_scale)
@@ -1315,7 +1341,7 @@ class _Generator:
         xe = np.concatenate([st.x_cell_tail, ends])  # xe[w + 1 + j] = end of cell j
         move = xe[w : w + n] - xe[:n]  # start of cell j minus w cells earlier
         st.x_cell_tail = xe[-(w + 1) :].copy()
-        move_z = move / (st.sigma * math.sqrt(max(cfg.liq_window_s, 1e-9)))
+        move_z = move / (max(st.sigma, 1e-12) * math.sqrt(cfg.liq_window_s))
         # funding regime level (per 8 h)
         k = g.poisson(cfg.funding_regime_rate_per_day * dur_s / 86_400.0)
         shift_cells = np.sort(g.integers(0, n, k))
@@ -1374,13 +1400,13 @@ class _Generator:
         t_tick = self._renewal(g, st, ch, dur_s)
         # 4. trade times
         beta = cfg.trade_vol_beta
-        lam = cfg.trade_rate_hz * vp.activity * np.exp(beta * sp.h - 0.5 * beta**2 * self.hv_var)
+        lam = cfg.trade_rate_hz * vp.activity * np.exp(beta * sp.h - self.log_mgf_trade)
         t_trade = self._poisson_times(g, lam * ch.cell_len_s, cell_start, ch.cell_len_s)
         # 5. liquidation times
         excess = np.maximum(np.abs(sp.move_z) - cfg.liq_threshold_z, 0.0)
         weight = vp.oi_share / _MEAN_SEED_OI_SHARE
         base = cfg.liq_base_rate_per_hour / 3600.0 * weight
-        trig = cfg.liq_trigger_rate_hz * excess**2 * weight
+        trig = cfg.liq_trigger_rate_hz * excess * weight
         counts = g.poisson((base + trig) * ch.cell_len_s)
         cells = np.repeat(np.arange(n), counts)
         t_liq = cell_start[cells] + g.random(cells.size) * ch.cell_len_s[cells]
@@ -1391,16 +1417,16 @@ class _Generator:
         random_side = np.where(g.random(cells.size) < 0.5, -1.0, 1.0)
         move_sign = sp.move_sign[cells]
         liq_side = np.where((u_side < p_trig) & (move_sign != 0), move_sign, random_side)
+        oi_ref = sym.profile.oi_usd * vp.oi_share * cfg.oi_scale
         liq_notional = (
             cfg.liq_size_usd
-            * math.sqrt(sym.profile.depth_usd / SYMBOL_PROFILES["BTC"].depth_usd)
+            * math.sqrt(sym.profile.oi_usd * vp.oi_share / SYMBOL_PROFILES["BTC"].oi_usd)
             * (1.0 + excess[cells])
             * np.exp(cfg.liq_size_sigma * g.standard_normal(cells.size))
         )
         liq_slip = cfg.liq_slippage_bps * 1e-4 * g.random(cells.size)
 
         # OU paths; open interest drops by a multiple of the liquidated notional
-        oi_ref = sym.profile.oi_usd * vp.oi_share * cfg.oi_scale
         drop = np.bincount(cells, weights=liq_notional, minlength=n)
         eps[_OI] -= cfg.oi_liquidation_multiplier * drop / (oi_ref * math.exp(st.ou[_OI]))
         paths = ar1_paths(st.ou, phi, eps)
@@ -1415,8 +1441,8 @@ class _Generator:
         l1 = math.log(cfg.l1_fraction / (1 - cfg.l1_fraction))
         f_bid = _expit(l1 + cfg.l1_fraction_sd * g.standard_normal(n_t))
         f_ask = _expit(l1 + cfg.l1_fraction_sd * g.standard_normal(n_t))
-        bid_sz = sym_round_lot(sym, f_bid * tk.bid_depth / tk.bid_px)
-        ask_sz = sym_round_lot(sym, f_ask * tk.ask_depth / tk.ask_px)
+        bid_sz = _round_lot(sym, f_bid * tk.bid_depth / tk.bid_px)
+        ask_sz = _round_lot(sym, f_ask * tk.ask_depth / tk.ask_px)
         mark = tk.mid * np.exp(cfg.mark_noise_bps * 1e-4 * g.standard_normal(n_t))
         j = tk.cell
         f8 = np.clip(
@@ -1431,7 +1457,7 @@ class _Generator:
         pred8 = np.clip(f8 + paths[_PRED, j], -cfg.funding_cap_8h, cfg.funding_cap_8h)
         interval = vp.funding_interval_s
         scale = interval / EIGHT_HOURS_S
-        ts_ex_t, ts_loc_t = self._stamps(g, ch, ven, st, "tickers", t_tick, latency_slow)
+        ts_ex_t, ts_loc_t = self._stamps(g, ch, ven, t_tick, latency_slow)
         keep = ~ven.outages.mask(tk.t_ns)
         interval_ns = interval * NS
         cols = {
@@ -1463,7 +1489,8 @@ class _Generator:
         )
         ret1 = sp.x_fine_ext[tr.fine + self.r] - sp.x_fine_ext[tr.fine]
         logit = (
-            cfg.side_momentum_beta * ret1 / sym.sigma - cfg.side_dislocation_beta * tr.disl_signed
+            cfg.side_momentum_beta * ret1 / max(sym.sigma, 1e-12)
+            - cfg.side_dislocation_beta * tr.disl_signed
         )
         side = np.where(g.random(n_tr) < _expit(logit), 1, -1).astype(np.int8)
         buy = side > 0
@@ -1475,13 +1502,13 @@ class _Generator:
         extra = np.minimum(extra, cfg.max_sweep_ticks)
         k_px = np.where(buy, tr.ask_k + extra, np.maximum(tr.bid_k - extra, 1.0))
         px = np.round(k_px * st.tick, st.tick_decimals)
-        ts_ex_tr, ts_loc_tr = self._stamps(g, ch, ven, st, "trades", t_trade, latency_slow)
+        ts_ex_tr, ts_loc_tr = self._stamps(g, ch, ven, t_trade, latency_slow)
         keep = ~ven.outages.mask(tr.t_ns)
         cols = {
             "ts_local": ts_loc_tr,
             "ts_exchange": ts_ex_tr,
             "px": px,
-            "sz": sym_round_lot(sym, notional / px),
+            "sz": _round_lot(sym, notional / px),
             "side": side,
         }
         out["trades"] = self._finish(st, "trades", cols, keep)
@@ -1495,12 +1522,12 @@ class _Generator:
             np.ceil(lq.ask_px * (1 + liq_slip) / st.tick),
         )
         lpx = np.round(k_liq * st.tick, st.tick_decimals)
-        _, ts_loc_l = self._stamps(g, ch, ven, st, "liquidations", t_liq, latency_slow)
+        _, ts_loc_l = self._stamps(g, ch, ven, t_liq, latency_slow)
         keep = ~ven.outages.mask(lq.t_ns)
         cols = {
             "ts_local": ts_loc_l,
             "px": lpx,
-            "sz": sym_round_lot(sym, liq_notional / lpx),
+            "sz": _round_lot(sym, liq_notional / lpx),
             "side": liq_side.astype(np.int8),
         }
         out["liquidations"] = self._finish(st, "liquidations", cols, keep)
@@ -1543,8 +1570,6 @@ class _Generator:
         g: np.random.Generator,
         ch: _Chunk,
         ven: _VenueState,
-        st: _MarketState,
-        table: str,
         t_rel: np.ndarray,
         latency_slow: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -1584,7 +1609,7 @@ class _Generator:
         return cols
 
 
-def sym_round_lot(sym: _SymbolState, qty: np.ndarray) -> np.ndarray:
+def _round_lot(sym: _SymbolState, qty: np.ndarray) -> np.ndarray:
     """Round base-unit sizes to the symbol's lot, at least one lot."""
     lots = np.maximum(np.round(qty / sym.lot), 1.0)
     out: np.ndarray = np.round(lots * sym.lot, sym.lot_decimals)
