@@ -19,6 +19,20 @@ def _split(value: str) -> tuple[str, ...]:
     return items
 
 
+def _assignment(text: str) -> tuple[str, object]:
+    """``FIELD=VALUE`` with VALUE read as a Python literal (number, string, tuple)."""
+    import ast
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    try:
+        value: object = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        value = raw.strip()
+    return key.strip(), value
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from spreadarb.data.validate import validate
 
@@ -82,7 +96,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         )
         if getattr(args, key) is not None
     }
-    summary = generate(args.out, **overrides)
+    for key, value in args.set or ():
+        overrides[key] = value
+    summary = generate(args.out, overwrite=args.overwrite, progress=True, **overrides)
     print(summary)
     return EXIT_OK
 
@@ -199,7 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
         "contract (same seed, byte-identical files). Options default to "
         "spreadarb.synth.SynthConfig.",
     )
-    p.add_argument("out", help="output dataset folder (created; files are added to it)")
+    p.add_argument("out", help="output dataset folder (created if needed)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the tables of an existing dataset in OUT"
+    )
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--start", help="start time, ISO 8601, UTC (e.g. 2024-08-08T07:00:00)")
     p.add_argument("--hours", type=float, help="length of the data in hours")
@@ -218,6 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--trade-rate", dest="trade_rate_hz", type=float, help="mean trades per second per market"
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        type=_assignment,
+        metavar="FIELD=VALUE",
+        help="set any other SynthConfig field, e.g. --set dislocation_rate_per_hour=3 (repeatable)",
+    )
     p.set_defaults(func=_cmd_synth)
     return parser
 
@@ -230,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, FileExistsError) as exc:
         print(f"spreadarb: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DataError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from spreadarb.enums import (
     TRADE_STATUS_LABELS,
     TradeStatus,
 )
+from spreadarb.frames import records_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,25 +57,10 @@ class BacktestResult:
         symbols: tuple[str, ...] = (),
         codes: dict[str, tuple[str, ...]] | None = None,
     ) -> pd.DataFrame:
-        import pandas as pd
-
-        frame = pd.DataFrame({name: records[name] for name in records.dtype.names})
-        for col in times:
-            values = frame[col].to_numpy()
-            frame[col] = pd.to_datetime(
-                np.where(values >= 0, values, 0), unit="ns", utc=True
-            ).where(values >= 0)
-        for col in exchanges:
-            frame[col] = pd.Categorical.from_codes(
-                frame[col], categories=list(self.dataset_exchanges)
-            )
-        for col in symbols:
-            frame[col] = pd.Categorical.from_codes(
-                frame[col], categories=list(self.dataset_symbols)
-            )
-        for col, labels in (codes or {}).items():
-            frame[col] = pd.Categorical.from_codes(frame[col], categories=list(labels))
-        return frame
+        labels: dict[str, Sequence[str]] = dict(codes or {})
+        labels.update({col: self.dataset_exchanges for col in exchanges})
+        labels.update({col: self.dataset_symbols for col in symbols})
+        return records_frame(records, times=times, labels=labels)
 
     @cached_property
     def trades(self) -> pd.DataFrame:
@@ -130,11 +117,9 @@ class BacktestResult:
         """The scan's opportunity log (see :func:`spreadarb.scan`)."""
         from spreadarb.scanner import records_to_frame
 
-        class _Names:
-            symbols = self.dataset_symbols
-            exchanges = self.dataset_exchanges
-
-        return records_to_frame(self.opportunity_records, _Names)  # type: ignore[arg-type]
+        return records_to_frame(
+            self.opportunity_records, self.dataset_symbols, self.dataset_exchanges
+        )
 
     # --- metrics ----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ reason it did not, and its rank among the passing rows of that scan time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from spreadarb.config import StrategyConfig
 from spreadarb.data.dataset import Dataset
 from spreadarb.enums import REASON_LABELS, Reason, opportunity_dt
+from spreadarb.frames import records_frame
 from spreadarb.kernels.scan import ScanParams, rank_nb, scan_symbol_nb
 from spreadarb.state import exchange_state, scan_grid, seconds_to_ns, symbol_state
 
@@ -119,18 +121,21 @@ def scan_records(dataset: Dataset, config: StrategyConfig | None = None) -> np.n
     return records
 
 
-def records_to_frame(records: np.ndarray, dataset: Dataset) -> pd.DataFrame:
+def records_to_frame(
+    records: np.ndarray, symbols: Sequence[str], exchanges: Sequence[str]
+) -> pd.DataFrame:
     """Opportunity records to a pandas DataFrame: codes to labels, times to UTC datetimes."""
-    import pandas as pd
-
-    frame = pd.DataFrame({name: records[name] for name in records.dtype.names})
-    frame["ts"] = pd.to_datetime(frame["ts"], unit="ns", utc=True)
-    frame["symbol"] = pd.Categorical.from_codes(frame["symbol"], categories=list(dataset.symbols))
-    exchanges = list(dataset.exchanges)
-    for col in ("long_exchange", "short_exchange"):
-        frame[col] = pd.Categorical.from_codes(frame[col], categories=exchanges)
-    frame["passed"] = frame["reason"] == Reason.PASSED
-    frame["reason"] = pd.Categorical.from_codes(frame["reason"], categories=list(REASON_LABELS))
+    frame = records_frame(
+        records,
+        times=("ts",),
+        labels={
+            "symbol": symbols,
+            "long_exchange": exchanges,
+            "short_exchange": exchanges,
+            "reason": REASON_LABELS,
+        },
+    )
+    frame["passed"] = records["reason"] == Reason.PASSED
     frame["rank"] = frame["rank"].astype("Int32").where(frame["rank"] > 0)
     return frame
 
@@ -162,7 +167,7 @@ def scan(
     """
     if backend not in ("pandas", "polars"):
         raise ValueError(f"backend must be 'pandas' or 'polars', got {backend!r}")
-    frame = records_to_frame(scan_records(dataset, config), dataset)
+    frame = records_to_frame(scan_records(dataset, config), dataset.symbols, dataset.exchanges)
     if backend == "polars":
         import polars as pl
 

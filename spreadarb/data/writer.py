@@ -171,9 +171,15 @@ def write_table(
     ex_codes = exchange.indices.to_numpy()
     ex_values = exchange.dictionary.to_pylist()
     written: list[Path] = []
-    keys = np.unique(np.stack([day, ex_codes.astype(np.int64)], axis=1), axis=0)
-    for d, e in keys:
-        rows = np.flatnonzero((day == d) & (ex_codes == e))
+    n_ex = max(len(ex_values), 1)
+    part_key = day * n_ex + ex_codes.astype(np.int64)
+    # One stable sort groups rows by partition; each group keeps its row order.
+    order = np.argsort(part_key, kind="stable")
+    keys, starts = np.unique(part_key[order], return_index=True)
+    bounds = np.append(starts, order.size)
+    for i, key in enumerate(keys):
+        d, e = divmod(int(key), n_ex)
+        rows = order[bounds[i] : bounds[i + 1]]
         part = arrow.take(pa.array(rows))
         part = part.take(_stable_symbol_order(part))
         date = str(np.datetime64(int(d), "D"))

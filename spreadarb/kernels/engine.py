@@ -516,7 +516,7 @@ def _remove_at(a: np.ndarray, k: int, n: int) -> None:
 
 @jit
 def _live(o: np.ndarray, t_exchange: int) -> bool:
-    return o["arrive_time"] <= t_exchange < o["cancel_time"]
+    return bool(o["arrive_time"] <= t_exchange < o["cancel_time"])
 
 
 @jit
@@ -1084,26 +1084,26 @@ def _leg_terms(
     slippage separately; a limit counts at its fill price and fee."""
     if hedged_entry:
         px_in = entry_intended
-        fee = maker_entry * entry_intended * entry["qty"]
+        fee = maker_entry * entry_intended * float(entry["qty"])
         slip = 0.0
     elif entry["is_market"]:
-        px_in = entry["price"]
-        fee = entry["fee"]
-        slip = abs(entry["fill_price"] - entry["price"]) * entry["qty"]
+        px_in = float(entry["price"])
+        fee = float(entry["fee"])
+        slip = float(abs(entry["fill_price"] - entry["price"]) * entry["qty"])
     else:
-        px_in = entry["fill_price"]
-        fee = entry["fee"]
+        px_in = float(entry["fill_price"])
+        fee = float(entry["fee"])
         slip = 0.0
     if hedged_exit:
         px_out = exit_intended
-        fee += maker_exit * exit_intended * exit_["qty"]
+        fee += maker_exit * exit_intended * float(exit_["qty"])
     elif exit_["is_market"]:
-        px_out = exit_["price"]
-        fee += exit_["fee"]
-        slip += abs(exit_["fill_price"] - exit_["price"]) * exit_["qty"]
+        px_out = float(exit_["price"])
+        fee += float(exit_["fee"])
+        slip += float(abs(exit_["fill_price"] - exit_["price"]) * exit_["qty"])
     else:
-        px_out = exit_["fill_price"]
-        fee += exit_["fee"]
+        px_out = float(exit_["fill_price"])
+        fee += float(exit_["fee"])
     return px_in, px_out, fee, slip
 
 
