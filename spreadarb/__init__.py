@@ -9,6 +9,7 @@ Public names::
     spreadarb.StrategyConfig(...)                       frozen, validated; TOML in/out
     spreadarb.scan(dataset, config=None, *, backend="pandas") -> DataFrame
     spreadarb.slippage(size_usd, depth_usd)
+    spreadarb.backtest(dataset, config=None) -> BacktestResult
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from spreadarb.scoring import slippage
 __version__ = "0.1.0"
 
 __all__ = [
+    "BacktestResult",
     "ConfigError",
     "DataError",
     "DataProblem",
@@ -37,6 +39,7 @@ __all__ = [
     "ReadStats",
     "StrategyConfig",
     "__version__",
+    "backtest",
     "load",
     "scan",
     "slippage",
@@ -46,7 +49,11 @@ __all__ = [
 ]
 
 _LAZY_MODULES = {"synth": "spreadarb.synth"}
-_LAZY_FUNCTIONS = {"scan": "spreadarb.scanner"}
+_LAZY_FUNCTIONS = {
+    "scan": "spreadarb.scanner",
+    "backtest": "spreadarb.simulation",
+    "BacktestResult": "spreadarb.results",
+}
 
 
 def __getattr__(name: str) -> Any:

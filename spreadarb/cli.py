@@ -153,6 +153,57 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from spreadarb.config import StrategyConfig
+    from spreadarb.data.loader import load
+    from spreadarb.simulation import backtest
+
+    config = StrategyConfig.from_toml(args.config) if args.config else StrategyConfig()
+    dataset = load(
+        args.path, start=args.start, end=args.end, symbols=args.symbols, exchanges=args.exchanges
+    )
+    result = backtest(dataset, config)
+    m = result.metrics
+    print(f"backtest of {args.path}: {dataset.n_markets} markets, {m['days_elapsed'] * 24:.2f} h")
+    rows = {
+        "cumulative PnL (USD)": f"{m['cumulative_pnl']:,.2f}",
+        "realistic APR": f"{m['realistic_apr']:.2%}",
+        "trades opened / closed / rejected": (
+            f"{m['trades_opened']} / {m['trades_closed']} / {m['trades_rejected']}"
+        ),
+        "win rate": f"{m['win_rate']:.1%}",
+        "leg-outs (count, loss USD)": f"{m['leg_out_count']}, {m['leg_out_total_loss']:,.2f}",
+        "PnL: price / funding / fees / slippage": (
+            f"{m['price_pnl']:,.2f} / {m['funding_pnl']:,.2f} / {-m['fees']:,.2f} / "
+            f"{-m['slippage_cost']:,.2f}"
+        ),
+        "capital utilisation": f"{m['capital_utilisation']:.2%}",
+    }
+    width = max(len(k) for k in rows)
+    for key, value in rows.items():
+        print(f"  {key:<{width}}  {value}")
+    closed = result.trades[result.trades["status"] == "closed"]
+    if len(closed):
+        cols = [
+            "symbol",
+            "long_exchange",
+            "short_exchange",
+            "entry_time",
+            "exit_reason",
+            "position_size_usd",
+            "entry_spread_bps",
+            "exit_spread_bps",
+            "leg_out_cost",
+            "pnl_net",
+        ]
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print("\nclosed trades:")
+            print(closed[cols].to_string(index=False))
+    return EXIT_OK
+
+
 def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", help="first ts_local to load, ISO 8601 (UTC if no zone)")
     p.add_argument("--end", help="end of the window (exclusive), ISO 8601")
@@ -207,6 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="passing opportunities to print")
     p.add_argument("--out", help="write the opportunity log to this Parquet file")
     p.set_defaults(func=_cmd_scan)
+
+    p = sub.add_parser(
+        "backtest",
+        help="backtest the strategy on a dataset",
+        description="Scan a dataset and simulate the strategy: atomic two-leg entries with "
+        "queue-aware passive fills, leg-out hedges, funding and exits (docs/execution.md). "
+        "Prints the portfolio metrics and the closed trades.",
+    )
+    p.add_argument("path", help="dataset root folder")
+    p.add_argument("--config", help="strategy config TOML (default: the seed's values)")
+    _add_selection(p)
+    p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser(
         "synth",

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import spreadarb
 from spreadarb import StrategyConfig
-from spreadarb.backtest import backtest
+from spreadarb.simulation import backtest
 from spreadarb.enums import OrderPurpose, OrderStatus, TradeStatus
 
 MS = 1_000_000
@@ -266,7 +266,7 @@ def test_engine_python_body_gives_the_same_ledger(tmp_path):
     out = tmp_path / "trades.npy"
     code = (
         "import sys, numpy as np, spreadarb;"
-        "from spreadarb.backtest import backtest;"
+        "from spreadarb.simulation import backtest;"
         "r = backtest(spreadarb.load(sys.argv[1]), spreadarb.StrategyConfig(min_confidence=50));"
         "np.save(sys.argv[2], np.concatenate([r.trade_records.view(np.uint8).ravel(),"
         " r.order_records.view(np.uint8).ravel()]))"

@@ -3,7 +3,7 @@
 One pass over every ticker and trade of every market in ``ts_local`` order, shared
 capital, interleaved with the scan grid (entries and position checks) and with timers
 (order timeouts, market-order executions). Records are written into preallocated
-structured arrays (``spreadarb.enums``); :mod:`spreadarb.backtest` builds the inputs
+structured arrays (``spreadarb.enums``); :mod:`spreadarb.simulation` builds the inputs
 and the DataFrames.
 
 Execution model (``docs/execution.md`` explains each choice):

@@ -1,4 +1,4 @@
-"""``spreadarb.backtest``: dataset + config -> :class:`BacktestResult` (SPEC §5-§6).
+"""``spreadarb.backtest`` (this module): dataset + config -> :class:`BacktestResult` (SPEC §5-§6).
 
 Builds the engine's inputs (merged event stream, grid, latencies, entry candidates from
 the scan), runs :func:`spreadarb.kernels.engine.simulate_nb`, and trims the records.
