@@ -41,7 +41,9 @@ def test_kernel_modules_import_only_numpy_math_numba():
                 )
 
 
-@pytest.mark.parametrize("command", [[], ["validate"], ["info"], ["synth"]])
+@pytest.mark.parametrize(
+    "command", [[], ["validate"], ["info"], ["synth"], ["scan"], ["backtest"]]
+)
 def test_cli_help_is_clear(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([*command, "--help"])
@@ -53,7 +55,7 @@ def test_cli_help_is_clear(command, capsys):
 
 def test_cli_lists_every_subcommand():
     text = build_parser().format_help()
-    for name in ("validate", "info", "synth"):
+    for name in ("validate", "info", "synth", "scan", "backtest"):
         assert name in text
 
 
