@@ -376,7 +376,8 @@ class MetricScales:
     atr_bar_s
         Bar length for the ATR's true ranges, seconds. Default 60.
     atr_window_bars
-        Number of bars the ATR averages over, bars. Default 14 (Wilder's ATR(14)).
+        Number of bars the ATR averages over, bars. Default 14 (the classic ATR(14)
+        length, as a simple mean of true ranges).
     atr_trend_bars
         The ATR is compared with its value this many bars earlier to decide its trend
         (falling = calming, which is good), bars. Default 14.

@@ -1,0 +1,177 @@
+"""Liquidation-cluster kernel: distance from the price to the nearest liquidation cluster.
+
+Same conventions as :mod:`spreadarb.kernels.rolling` (int64 ns timestamps, non-decreasing
+``liq_ts`` and ``grid``, half-open windows ``(t - window_ns, t]``, empty inputs allowed).
+The module is self-contained on purpose: numba's on-disk cache does not notice when a
+jitted function in another file changes, so a kernel here calling one there could run a
+stale compiled copy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import types
+from numba.typed import Dict
+
+from spreadarb._jit import jit
+
+__all__ = ["liquidation_cluster_distance_nb"]
+
+_INT64_MIN = -(2**63)
+
+
+@jit
+def liquidation_cluster_distance_nb(
+    liq_ts: np.ndarray,
+    liq_px: np.ndarray,
+    liq_usd: np.ndarray,
+    grid: np.ndarray,
+    grid_px: np.ndarray,
+    window_ns: int,
+    bucket_bps: float,
+    min_cluster_usd: float,
+) -> np.ndarray:
+    """Distance, in bps, from ``grid_px[k]`` to the nearest liquidation cluster.
+
+    At each grid time ``t`` the liquidations with ``liq_ts`` in ``(t - window_ns, t]``
+    are grouped into log-price buckets of relative width ``bucket_bps``: liquidation
+    ``i`` falls in bucket ``floor(log(liq_px[i]) / log(1 + bucket_bps / 1e4))``, and
+    bucket ``b`` covers prices ``[q**b, q**(b + 1))`` with ``q = 1 + bucket_bps / 1e4``,
+    centre ``q**(b + 0.5)`` (geometric). A bucket whose liquidations in the window total
+    ``>= min_cluster_usd`` is a cluster. The result is
+    ``min over clusters of |grid_px[k] / centre - 1| * 1e4``.
+
+    Rows with a non-finite or non-positive price or a non-finite notional are skipped.
+    The result is NaN when the window holds no cluster or ``grid_px[k]`` is not finite.
+
+    Equivalent to the brute force: for each ``k``, sum ``liq_usd`` per bucket over the
+    rows in the window, keep the buckets with a sum ``>= min_cluster_usd``, and take the
+    smallest distance to their centres (the test's pure-Python oracle).
+
+    Cost: O(n + m * B) time and O(B) memory, where B is the largest number of distinct
+    occupied buckets in one window. Liquidations enter and leave a typed dict of bucket
+    sums as the window slides (O(1) each); each grid time then scans the occupied
+    buckets, unless no bucket is a cluster (a running count makes that O(1)). B is small:
+    one window's liquidations span its price range, e.g. a 5 % move in 10 bps buckets
+    gives at most about 50 buckets.
+
+    Bucket sums are running sums (added on entry, subtracted on exit; a bucket that
+    empties is deleted, so its sum restarts from exactly 0), hence exact for notionals
+    that are whole dollars below 2**53; otherwise a sum within rounding of
+    ``min_cluster_usd`` may fall on either side of it.
+
+    Parameters
+    ----------
+    liq_ts
+        Shape ``(n,)``, int64 ns, non-decreasing: liquidation timestamps.
+    liq_px
+        Shape ``(n,)``, float64: liquidation prices.
+    liq_usd
+        Shape ``(n,)``, float64: liquidated notionals, USD (``px * sz``).
+    grid
+        Shape ``(m,)``, int64 ns, non-decreasing: evaluation times.
+    grid_px
+        Shape ``(m,)``, float64: the price at each grid time (e.g. the mid).
+    window_ns
+        Look-back, ns, ``>= 0``.
+    bucket_bps
+        Bucket width, bps of price, finite and ``> 0``.
+    min_cluster_usd
+        Notional a bucket needs to be a cluster, USD.
+
+    Returns
+    -------
+    ndarray
+        Shape ``(m,)``, float64, bps, ``>= 0``; NaN without a cluster.
+
+    Raises
+    ------
+    ValueError
+        ``window_ns < 0``, ``bucket_bps`` not finite and ``> 0``, or the liquidation
+        arrays (or ``grid`` and ``grid_px``) of different lengths.
+    """
+    w = np.int64(window_ns)
+    if w < 0:
+        raise ValueError("window_ns must be >= 0")
+    if not (math.isfinite(bucket_bps) and bucket_bps > 0.0):
+        raise ValueError("bucket_bps must be finite and > 0")
+    n = liq_ts.shape[0]
+    if liq_px.shape[0] != n or liq_usd.shape[0] != n:
+        raise ValueError("liq_ts, liq_px and liq_usd must have the same length")
+    m = grid.shape[0]
+    if grid_px.shape[0] != m:
+        raise ValueError("grid and grid_px must have the same length")
+    threshold = float(min_cluster_usd)
+    log_q = math.log1p(bucket_bps * 1e-4)
+
+    bucket = np.zeros(n, dtype=np.int64)
+    usable = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        px = float(liq_px[i])
+        if math.isfinite(px) and px > 0.0 and math.isfinite(float(liq_usd[i])):
+            usable[i] = True
+            bucket[i] = math.floor(math.log(px) / log_q)
+
+    usd_by_bucket = Dict.empty(key_type=types.int64, value_type=types.float64)
+    rows_by_bucket = Dict.empty(key_type=types.int64, value_type=types.int64)
+    n_clusters = 0
+    out = np.full(m, np.nan, dtype=np.float64)
+    lo = 0
+    hi = 0
+    for k in range(m):
+        g = grid[k]
+        left = np.int64(_INT64_MIN) if g < _INT64_MIN + w else g - w
+        # Liquidations leaving the window.
+        while lo < hi and liq_ts[lo] <= left:
+            if usable[lo]:
+                b = bucket[lo]
+                old = usd_by_bucket[b]
+                rows = rows_by_bucket[b] - 1
+                if rows == 0:
+                    usd_by_bucket.pop(b)
+                    rows_by_bucket.pop(b)
+                    still = False
+                else:
+                    new = old - float(liq_usd[lo])
+                    usd_by_bucket[b] = new
+                    rows_by_bucket[b] = rows
+                    still = new >= threshold
+                if old >= threshold and not still:
+                    n_clusters -= 1
+            lo += 1
+        if lo == hi:
+            # Liquidations between two grid times never enter the window at all.
+            while hi < n and liq_ts[hi] <= left:
+                hi += 1
+            lo = hi
+        # Liquidations entering the window.
+        while hi < n and liq_ts[hi] <= g:
+            if usable[hi]:
+                b = bucket[hi]
+                was = False
+                old = 0.0
+                if b in rows_by_bucket:
+                    old = usd_by_bucket[b]
+                    was = old >= threshold
+                    rows_by_bucket[b] = rows_by_bucket[b] + 1
+                else:
+                    rows_by_bucket[b] = 1
+                new = old + float(liq_usd[hi])
+                usd_by_bucket[b] = new
+                if new >= threshold and not was:
+                    n_clusters += 1
+            hi += 1
+        p = float(grid_px[k])
+        if n_clusters == 0 or not math.isfinite(p):
+            continue
+        best = math.inf
+        for b, usd in usd_by_bucket.items():
+            if usd >= threshold:
+                centre = math.exp((b + 0.5) * log_q)
+                dist = abs(p / centre - 1.0) * 1e4
+                if dist < best:
+                    best = dist
+        out[k] = best
+    return out
