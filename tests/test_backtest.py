@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 import spreadarb
 from spreadarb import StrategyConfig
-from spreadarb.simulation import backtest
 from spreadarb.enums import OrderPurpose, OrderStatus, TradeStatus
+from spreadarb.simulation import backtest
 
 MS = 1_000_000
 EASY = StrategyConfig(min_confidence=50)  # more trades on short synthetic data
@@ -40,27 +40,35 @@ def check_invariants(res, dataset, config) -> None:
     eq = res.equity_records
     capital = config.starting_capital
     # Property 1 (with PnL): available + allocated == starting + realised, every step.
-    np.testing.assert_allclose(eq["available_capital"] + eq["allocated"],
-                               capital + eq["realized_pnl"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        eq["available_capital"] + eq["allocated"], capital + eq["realized_pnl"], rtol=0, atol=1e-6
+    )
     assert (eq["available_capital"] >= -1e-6).all()
     closed = t[t["status"] == TradeStatus.CLOSED]
     assert set(t["status"]) <= {TradeStatus.CLOSED, TradeStatus.REJECTED}, "all settled"
     # Property 7: cumulative PnL == sum(actual_profit) - leg_out_total_loss == sum(pnl_net).
     m = res.metrics
-    assert m["cumulative_pnl"] == pytest.approx(closed["actual_profit_usd"].sum()
-                                                - closed["leg_out_cost"].sum(), abs=1e-6)
-    assert m["cumulative_pnl"] == pytest.approx(eq["realized_pnl"][-1], abs=1e-6) if eq.size \
-        else True
-    np.testing.assert_allclose(closed["actual_profit_usd"],
-                               closed["price_pnl"] + closed["funding_pnl"] - closed["fees"]
-                               - closed["slippage_cost"], atol=1e-9)
+    assert m["cumulative_pnl"] == pytest.approx(
+        closed["actual_profit_usd"].sum() - closed["leg_out_cost"].sum(), abs=1e-6
+    )
+    assert (
+        m["cumulative_pnl"] == pytest.approx(eq["realized_pnl"][-1], abs=1e-6) if eq.size else True
+    )
+    np.testing.assert_allclose(
+        closed["actual_profit_usd"],
+        closed["price_pnl"] + closed["funding_pnl"] - closed["fees"] - closed["slippage_cost"],
+        atol=1e-9,
+    )
     # The decomposition equals the cash actually made, order by order.
     orders = res.order_records
     filled = orders[orders["status"] == OrderStatus.FILLED]
     for trade in closed:
         mine = filled[filled["trade_id"] == trade["id"]]
-        cash = (-(mine["side"] * mine["fill_price"] * mine["qty"]).sum() - mine["fee"].sum()
-                + trade["funding_pnl"])
+        cash = (
+            -(mine["side"] * mine["fill_price"] * mine["qty"]).sum()
+            - mine["fee"].sum()
+            + trade["funding_pnl"]
+        )
         assert trade["pnl_net"] == pytest.approx(cash, abs=1e-6)
         # Each leg is flat at the end: bought and sold quantities agree per market.
         for market in np.unique(mine["market"]):
@@ -70,16 +78,21 @@ def check_invariants(res, dataset, config) -> None:
     threshold = 1.0 if config.queue_model == "risk_averse" else config.fill_threshold
     limits = filled[~filled["is_market"]]
     by_queue = limits["traded_at_price"] > 0
-    assert (limits["traded_at_price"][by_queue]
-            >= threshold * limits["queue_ahead"][by_queue] - 1e-9).all()
+    assert (
+        limits["traded_at_price"][by_queue] >= threshold * limits["queue_ahead"][by_queue] - 1e-9
+    ).all()
     for o in limits:
         assert _fill_is_justified(o, dataset, threshold), o
     # Property 3: no naked leg beyond the leg timeout plus latencies and the hedge delay.
     entered = closed[closed["entry_time"] >= 0]
     max_lat = 2 * 10**9  # generous bound on 4 latencies (spikes included)
-    assert ((entered["entry_time"] - np.minimum(entered["entry_long_time"],
-                                                entered["entry_short_time"]))
-            <= config.leg_timeout_ms * MS + max_lat).all()
+    assert (
+        (
+            entered["entry_time"]
+            - np.minimum(entered["entry_long_time"], entered["entry_short_time"])
+        )
+        <= config.leg_timeout_ms * MS + max_lat
+    ).all()
     # Property 6: every leg-out logged and counted.
     hedges = orders[orders["purpose"] == OrderPurpose.ENTRY_HEDGE]
     entry_leg_outs = res.leg_out_records[~res.leg_out_records["on_exit"]]
@@ -87,8 +100,25 @@ def check_invariants(res, dataset, config) -> None:
     assert res.leg_out_records.size == t["leg_out_count"].sum()
     assert m["leg_out_count"] == closed["leg_out_count"].sum()
     np.testing.assert_allclose(
-        [res.leg_out_records["cost"][res.leg_out_records["trade_id"] == i].sum()
-         for i in closed["id"]], closed["leg_out_cost"], atol=1e-9)
+        [
+            res.leg_out_records["cost"][res.leg_out_records["trade_id"] == i].sum()
+            for i in closed["id"]
+        ],
+        closed["leg_out_cost"],
+        atol=1e-9,
+    )
+    # Property 2: every trade comes from an opportunity whose hard constraints passed and
+    # whose score reached the threshold.
+    opp = res.opportunity_records
+    for trade in t:
+        row = opp[(opp["ts"] == trade["opportunity_ts"]) & (opp["symbol"] == trade["symbol"])]
+        assert row.size == 1
+        assert row["exchange_latency_ok"][0] and row["funding_delta_substantial"][0]
+        assert (row["long_exchange"][0], row["short_exchange"][0]) == (
+            trade["long_exchange"],
+            trade["short_exchange"],
+        )
+        assert trade["confidence_score"] >= config.min_confidence
     # Property 5: slippage of market orders within the seed's bounds.
     mkt = filled[filled["is_market"]]
     assert ((mkt["slippage"] >= 0.0002 - 1e-12) & (mkt["slippage"] <= 0.0005 + 1e-12)).all()
@@ -102,8 +132,9 @@ def _fill_is_justified(o, dataset, threshold) -> bool:
     tr = dataset.trades
     trs = tr.rows(m)
     ts = tr["ts_exchange"][trs]
-    live = (ts >= o["arrive_time"]) & (ts < o["cancel_time"]) & (
-        tr["ts_local"][trs] <= o["fill_time"])
+    live = (
+        (ts >= o["arrive_time"]) & (ts < o["cancel_time"]) & (tr["ts_local"][trs] <= o["fill_time"])
+    )
     px = tr["px"][trs][live]
     side = tr["side"][trs][live]
     if o["side"] > 0:
@@ -118,8 +149,11 @@ def _fill_is_justified(o, dataset, threshold) -> bool:
         return True
     tks = tk.rows(m)
     tts = tk["ts_exchange"][tks]
-    tlive = (tts >= o["arrive_time"]) & (tts < o["cancel_time"]) & (
-        tk["ts_local"][tks] <= o["fill_time"])
+    tlive = (
+        (tts >= o["arrive_time"])
+        & (tts < o["cancel_time"])
+        & (tk["ts_local"][tks] <= o["fill_time"])
+    )
     if o["side"] > 0:
         return bool((tk["ask_px"][tks][tlive] <= o["price"]).any())
     return bool((tk["bid_px"][tks][tlive] >= o["price"]).any())
@@ -146,8 +180,11 @@ def test_determinism_byte_identical_ledger(synth_dataset, result):
 
 
 @settings(max_examples=4, deadline=None)
-@given(seed=st.integers(0, 10_000), min_conf=st.integers(40, 70),
-       queue=st.sampled_from(["fraction", "risk_averse"]))
+@given(
+    seed=st.integers(0, 10_000),
+    min_conf=st.integers(40, 70),
+    queue=st.sampled_from(["fraction", "risk_averse"]),
+)
 def test_invariants_on_generated_markets(tmp_path_factory, seed, min_conf, queue):
     root = tmp_path_factory.mktemp("gen")
     spreadarb.synth.generate(root, seed=seed, hours=0.3, symbols=("BTC", "ETH"))
@@ -172,15 +209,26 @@ def test_dataframes_have_labels(result):
 
 def _quotes(exchange, bid, ask, *, start, stop, step_ms=100, latency_ms=10, depth=1e6):
     ts = np.arange(start, stop, step_ms * MS, dtype=np.int64)
-    return pd.DataFrame({
-        "ts_local": ts, "ts_exchange": ts - latency_ms * MS, "exchange": exchange,
-        "symbol": "BTC", "bid_px": bid, "bid_sz": 2.0, "ask_px": ask, "ask_sz": 2.0,
-        "bid_depth_usd": depth, "ask_depth_usd": depth, "mark_px": (bid + ask) / 2,
-        "funding_rate": 6e-4 if exchange == "binance" else 1e-4,
-        "funding_interval_s": np.int64(28_800), "next_funding_ts": np.int64(T0 + 8 * 3600
-                                                                           * SECOND),
-        "predicted_funding_rate": 1e-4, "open_interest_usd": 1e8,
-    })
+    return pd.DataFrame(
+        {
+            "ts_local": ts,
+            "ts_exchange": ts - latency_ms * MS,
+            "exchange": exchange,
+            "symbol": "BTC",
+            "bid_px": bid,
+            "bid_sz": 2.0,
+            "ask_px": ask,
+            "ask_sz": 2.0,
+            "bid_depth_usd": depth,
+            "ask_depth_usd": depth,
+            "mark_px": (bid + ask) / 2,
+            "funding_rate": 6e-4 if exchange == "binance" else 1e-4,
+            "funding_interval_s": np.int64(28_800),
+            "next_funding_ts": np.int64(T0 + 8 * 3600 * SECOND),
+            "predicted_funding_rate": 1e-4,
+            "open_interest_usd": 1e8,
+        }
+    )
 
 
 def test_hand_computed_entry_leg_out_and_end_of_data(tmp_path):
@@ -188,16 +236,26 @@ def test_hand_computed_entry_leg_out_and_end_of_data(tmp_path):
     short at its ask 100.40 never fills, so it is hedged at market: the bid 100.30 less
     the seed's slippage. Data ends: both legs close at market."""
     end = T0 + 5 * SECOND
-    tickers = pd.concat([
-        _quotes("okx", 100.00, 100.01, start=T0, stop=end),
-        _quotes("binance", 100.30, 100.40, start=T0, stop=end),
-    ], ignore_index=True)
+    tickers = pd.concat(
+        [
+            _quotes("okx", 100.00, 100.01, start=T0, stop=end),
+            _quotes("binance", 100.30, 100.40, start=T0, stop=end),
+        ],
+        ignore_index=True,
+    )
     spreadarb.write_table(tmp_path, "tickers", tickers)
     # One sell print through the okx bid at t0 + 1.2 s (exchange time 1.19 s).
-    trades = pd.DataFrame({
-        "ts_local": [T0 + 1_200 * MS], "ts_exchange": [T0 + 1_190 * MS], "exchange": ["okx"],
-        "symbol": ["BTC"], "px": [99.99], "sz": [5.0], "side": [-1],
-    })
+    trades = pd.DataFrame(
+        {
+            "ts_local": [T0 + 1_200 * MS],
+            "ts_exchange": [T0 + 1_190 * MS],
+            "exchange": ["okx"],
+            "symbol": ["BTC"],
+            "px": [99.99],
+            "sz": [5.0],
+            "side": [-1],
+        }
+    )
     trades["side"] = trades["side"].astype(np.int8)
     spreadarb.write_table(tmp_path, "trades", trades)
     ds = spreadarb.load(tmp_path)
@@ -236,8 +294,11 @@ def test_hand_computed_entry_leg_out_and_end_of_data(tmp_path):
     assert hedge["slippage"] == pytest.approx(slip)
     assert hedge["fill_price"] == pytest.approx(100.30 * (1 - slip))
     leg_out = res.leg_outs.iloc[0]
-    expected_cost = (-(hedge["fill_price"] - 100.40) * qty_short
-                     + 0.0005 * hedge["fill_price"] * qty_short - 0.0002 * 100.40 * qty_short)
+    expected_cost = (
+        -(hedge["fill_price"] - 100.40) * qty_short
+        + 0.0005 * hedge["fill_price"] * qty_short
+        - 0.0002 * 100.40 * qty_short
+    )
     assert leg_out["cost"] == pytest.approx(expected_cost, abs=1e-9)
     assert first["leg_out_cost"] == pytest.approx(expected_cost, abs=1e-9)
     # End of data: sell the long at the okx bid, buy back the short at the binance ask,
@@ -245,9 +306,12 @@ def test_hand_computed_entry_leg_out_and_end_of_data(tmp_path):
     slip_l = 0.0002 + 0.0003 * (100.00 * qty_long) / 1e6
     slip_s = 0.0002 + 0.0003 * (100.40 * qty_short) / 1e6
     price_pnl = qty_long * (100.00 - 100.00) + qty_short * (100.40 - 100.40)
-    fees = (0.0002 * 100.00 * qty_long + 0.0002 * 100.40 * qty_short  # intended entries
-            + 0.0005 * 100.00 * (1 - slip_l) * qty_long + 0.0005 * 100.40 * (1 + slip_s)
-            * qty_short)
+    fees = (
+        0.0002 * 100.00 * qty_long
+        + 0.0002 * 100.40 * qty_short  # intended entries
+        + 0.0005 * 100.00 * (1 - slip_l) * qty_long
+        + 0.0005 * 100.40 * (1 + slip_s) * qty_short
+    )
     slippage_cost = 100.00 * slip_l * qty_long + 100.40 * slip_s * qty_short
     assert first["price_pnl"] == pytest.approx(price_pnl, abs=1e-9)
     assert first["fees"] == pytest.approx(fees, abs=1e-9)
@@ -273,6 +337,54 @@ def test_engine_python_body_gives_the_same_ledger(tmp_path):
     )
     env = {**os.environ, "SPREADARB_DISABLE_JIT": "1"}
     subprocess.run([sys.executable, "-c", code, str(root), str(out)], env=env, check=True)
-    expected = np.concatenate([compiled.trade_records.view(np.uint8).ravel(),
-                               compiled.order_records.view(np.uint8).ravel()])
+    expected = np.concatenate(
+        [
+            compiled.trade_records.view(np.uint8).ravel(),
+            compiled.order_records.view(np.uint8).ravel(),
+        ]
+    )
     assert np.load(out).tobytes() == expected.tobytes()
+
+
+def test_hand_computed_funding_payment_on_a_1h_venue(tmp_path):
+    """Short hyperliquid (1 h funding, 0.005 %/h) from 22:59:50, long binance (8 h): the
+    23:00 settlement pays the short 0.00005 x qty x mid on hyperliquid; binance does not
+    settle. Both limits fill from prints through their prices."""
+    start = T0 + 3600 * SECOND - 10 * SECOND  # 22:59:50
+    end = start + 20 * SECOND
+    hl = _quotes("hyperliquid", 100.30, 100.31, start=start, stop=end)
+    hl["funding_rate"] = 5e-5
+    hl["funding_interval_s"] = np.int64(3600)
+    hl["next_funding_ts"] = np.where(
+        hl["ts_local"] < T0 + 3600 * SECOND, T0 + 3600 * SECOND, T0 + 7200 * SECOND
+    )
+    bn = _quotes("binance", 100.00, 100.01, start=start, stop=end)
+    bn["funding_rate"] = 1e-4
+    spreadarb.write_table(tmp_path, "tickers", pd.concat([hl, bn], ignore_index=True))
+    trades = pd.DataFrame(
+        {
+            "ts_local": [start + 200 * MS, start + 400 * MS],
+            "ts_exchange": [start + 190 * MS, start + 390 * MS],
+            "exchange": ["hyperliquid", "binance"],
+            "symbol": ["BTC", "BTC"],
+            "px": [100.32, 99.99],
+            "sz": [5.0, 5.0],
+            "side": np.array([1, -1], dtype=np.int8),
+        }
+    )
+    spreadarb.write_table(tmp_path, "trades", trades)
+    ds = spreadarb.load(tmp_path)
+    config = StrategyConfig(min_confidence=0)
+    res = backtest(ds, config)
+    first = res.trades.iloc[0]
+    assert (first["long_exchange"], first["short_exchange"]) == ("binance", "hyperliquid")
+    assert first["status"] == "closed" and first["exit_reason"] == "end_of_data"
+    assert first["entry_short_price"] == 100.31 and first["entry_long_price"] == 100.00
+    assert first["entry_time"] == pd.Timestamp(start + 400 * MS, unit="ns", tz="UTC")
+    assert first["leg_out_count"] == 0
+    qty_short = first["position_size_usd"] / 100.31
+    assert first["short_qty"] == pytest.approx(qty_short)
+    expected = 5e-5 * qty_short * (100.30 + 100.31) / 2
+    assert first["funding_pnl"] == pytest.approx(expected, abs=1e-12)
+    assert round(first["funding_pnl"], 2) == round(expected, 2)
+    check_invariants(res, ds, config)
