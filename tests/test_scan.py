@@ -26,53 +26,76 @@ from spreadarb.scanner import scan_params, scan_records
 MS = 1_000_000
 
 
-def venue_tickers(exchange: str, symbol: str, *, bid: float, ask: float, minutes: float = 5,
-                  step_ms: int = 200, latency_ms: float = 20, funding_rate: float = 1e-4,
-                  interval_s: int = 28_800, depth: float = 1e6, oi: float = 1e8,
-                  start: int = T0) -> pd.DataFrame:
+def venue_tickers(
+    exchange: str,
+    symbol: str,
+    *,
+    bid: float,
+    ask: float,
+    minutes: float = 5,
+    step_ms: int = 200,
+    latency_ms: float = 20,
+    funding_rate: float = 1e-4,
+    interval_s: int = 28_800,
+    depth: float = 1e6,
+    oi: float = 1e8,
+    start: int = T0,
+) -> pd.DataFrame:
     """Constant quotes for one market every ``step_ms``."""
     ts = start + np.arange(0, int(minutes * 60_000), step_ms, dtype=np.int64) * MS
     n = ts.size
-    return pd.DataFrame({
-        "ts_local": ts,
-        "ts_exchange": ts - int(latency_ms * MS),
-        "exchange": exchange,
-        "symbol": symbol,
-        "bid_px": bid,
-        "bid_sz": 1.0,
-        "ask_px": ask,
-        "ask_sz": 1.0,
-        "bid_depth_usd": depth,
-        "ask_depth_usd": depth,
-        "mark_px": 0.5 * (bid + ask),
-        "funding_rate": funding_rate,
-        "funding_interval_s": np.int64(interval_s),
-        "next_funding_ts": np.int64(T0 + 3600 * SECOND),
-        "predicted_funding_rate": funding_rate,
-        "open_interest_usd": np.full(n, oi),
-    })
+    return pd.DataFrame(
+        {
+            "ts_local": ts,
+            "ts_exchange": ts - int(latency_ms * MS),
+            "exchange": exchange,
+            "symbol": symbol,
+            "bid_px": bid,
+            "bid_sz": 1.0,
+            "ask_px": ask,
+            "ask_sz": 1.0,
+            "bid_depth_usd": depth,
+            "ask_depth_usd": depth,
+            "mark_px": 0.5 * (bid + ask),
+            "funding_rate": funding_rate,
+            "funding_interval_s": np.int64(interval_s),
+            "next_funding_ts": np.int64(T0 + 3600 * SECOND),
+            "predicted_funding_rate": funding_rate,
+            "open_interest_usd": np.full(n, oi),
+        }
+    )
 
 
 def build(root, frames: list[pd.DataFrame]) -> spreadarb.Dataset:
     tickers = pd.concat(frames, ignore_index=True)
     spreadarb.write_table(root, "tickers", tickers)
     first = tickers.groupby(["exchange", "symbol"], as_index=False).first()
-    trades = pd.DataFrame({
-        "ts_local": first["ts_local"], "ts_exchange": first["ts_exchange"],
-        "exchange": first["exchange"], "symbol": first["symbol"],
-        "px": first["bid_px"], "sz": 1.0, "side": np.int8(-1),
-    })
+    trades = pd.DataFrame(
+        {
+            "ts_local": first["ts_local"],
+            "ts_exchange": first["ts_exchange"],
+            "exchange": first["exchange"],
+            "symbol": first["symbol"],
+            "px": first["bid_px"],
+            "sz": 1.0,
+            "side": np.int8(-1),
+        }
+    )
     spreadarb.write_table(root, "trades", trades)
     return spreadarb.load(root)
 
 
 def test_hand_computed_opportunity_with_1h_and_8h_funding(tmp_path):
     # hyperliquid pays funding hourly: 0.00005 per hour is 0.0004 per 8 h.
-    ds = build(tmp_path, [
-        venue_tickers("binance", "BTC", bid=100.00, ask=100.01, funding_rate=1e-4),
-        venue_tickers("hyperliquid", "BTC", bid=100.30, ask=100.31, funding_rate=5e-5,
-                      interval_s=3600),
-    ])
+    ds = build(
+        tmp_path,
+        [
+            venue_tickers("binance", "BTC", bid=100.00, ask=100.01, funding_rate=1e-4),
+            venue_tickers(
+                "hyperliquid", "BTC", bid=100.30, ask=100.31, funding_rate=5e-5, interval_s=3600
+            ),
+        ],
+    )
     config = StrategyConfig(min_confidence=50)
     frame = spreadarb.scan(ds, config)
     # At 150 s two one-minute bars are complete, so the ATR is known (and 0: flat mids).
@@ -103,15 +126,20 @@ def test_hand_computed_opportunity_with_1h_and_8h_funding(tmp_path):
     assert row["score_obi"] == row["score_oi"] == row["score_vwap"] == 0.5
     assert row["score_volatility"] == pytest.approx(0.5)
     assert row["score_liquidation"] == 0.5
-    assert row["confidence_score"] == round((9 * 0.6 + 8 * .5 + 7 * .5 + 6 * .5 + 10 * .5) / 40
-                                            * 100)
+    assert row["confidence_score"] == round(
+        (9 * 0.6 + 8 * 0.5 + 7 * 0.5 + 6 * 0.5 + 10 * 0.5) / 40 * 100
+    )
     assert row["reason"] == "passed" and row["passed"] and row["rank"] == 1
     # Same data, same funding on both venues per 8 h: the delta vanishes.
-    ds2 = build(tmp_path / "same", [
-        venue_tickers("binance", "BTC", bid=100.00, ask=100.01, funding_rate=8e-5),
-        venue_tickers("hyperliquid", "BTC", bid=100.30, ask=100.31, funding_rate=1e-5,
-                      interval_s=3600),
-    ])
+    ds2 = build(
+        tmp_path / "same",
+        [
+            venue_tickers("binance", "BTC", bid=100.00, ask=100.01, funding_rate=8e-5),
+            venue_tickers(
+                "hyperliquid", "BTC", bid=100.30, ask=100.31, funding_rate=1e-5, interval_s=3600
+            ),
+        ],
+    )
     row2 = spreadarb.scan(ds2, config).iloc[150]
     assert row2["funding_delta_8h"] == pytest.approx(0.0, abs=1e-15)
     assert row2["reason"] == "funding_delta" and row2["confidence_score"] == 0
@@ -121,17 +149,22 @@ def test_rejection_reasons_in_order(tmp_path):
     base = dict(minutes=1)
     cases = {
         "no_pair": [venue_tickers("okx", "ETH", bid=10, ask=10.01, **base)],
-        "latency": [venue_tickers("okx", "ETH", bid=10, ask=10.01, latency_ms=300, **base),
-                    venue_tickers("gate", "ETH", bid=10.05, ask=10.06, funding_rate=5e-4,
-                                  **base)],
-        "funding_delta": [venue_tickers("okx", "ETH", bid=10, ask=10.01, **base),
-                          venue_tickers("gate", "ETH", bid=10.05, ask=10.06, **base)],
-        "spread_below_costs": [venue_tickers("okx", "ETH", bid=10, ask=10.01, **base),
-                               venue_tickers("gate", "ETH", bid=10.015, ask=10.02,
-                                             funding_rate=5e-4, **base)],
-        "thin_book": [venue_tickers("okx", "ETH", bid=10, ask=10.01, depth=40_000, **base),
-                      venue_tickers("gate", "ETH", bid=10.05, ask=10.06, funding_rate=6e-4,
-                                    **base)],
+        "latency": [
+            venue_tickers("okx", "ETH", bid=10, ask=10.01, latency_ms=300, **base),
+            venue_tickers("gate", "ETH", bid=10.05, ask=10.06, funding_rate=5e-4, **base),
+        ],
+        "funding_delta": [
+            venue_tickers("okx", "ETH", bid=10, ask=10.01, **base),
+            venue_tickers("gate", "ETH", bid=10.05, ask=10.06, **base),
+        ],
+        "spread_below_costs": [
+            venue_tickers("okx", "ETH", bid=10, ask=10.01, **base),
+            venue_tickers("gate", "ETH", bid=10.015, ask=10.02, funding_rate=5e-4, **base),
+        ],
+        "thin_book": [
+            venue_tickers("okx", "ETH", bid=10, ask=10.01, depth=40_000, **base),
+            venue_tickers("gate", "ETH", bid=10.05, ask=10.06, funding_rate=6e-4, **base),
+        ],
     }
     config = StrategyConfig(min_confidence=0)
     for i, (reason, frames) in enumerate(cases.items()):
@@ -153,7 +186,8 @@ def symbol_states(draw):
     ask[missing] = np.nan
     unit = st.floats(-1, 1)
     arrays = {
-        "bid": bid, "ask": ask,
+        "bid": bid,
+        "ask": ask,
         "bid_depth": draw(hnp.arrays(np.float64, (j, m), elements=st.floats(0, 1e7))),
         "ask_depth": draw(hnp.arrays(np.float64, (j, m), elements=st.floats(0, 1e7))),
         "funding_8h": draw(hnp.arrays(np.float64, (j, m), elements=st.floats(-1e-3, 1e-3))),
@@ -178,12 +212,33 @@ def run_kernel(arrays, venue_exchange, stale, liq, has_liq, config, kernel=scan_
     grid = T0 + np.arange(m, dtype=np.int64) * SECOND
     out = np.zeros(m, dtype=opportunity_dt)
     j = venue_exchange.size
-    kernel(grid, 0, venue_exchange, arrays["bid"], arrays["ask"], arrays["bid_depth"],
-           arrays["ask_depth"], arrays["funding_8h"], arrays["predicted_8h"], arrays["oi"],
-           arrays["oi_avg"], arrays["vwap_dev"], arrays["atr_bps"], arrays["atr_falling"],
-           arrays["quote_age_ns"], arrays["latency_ms"], stale, stale.sum(axis=0),
-           stale.shape[0], liq, has_liq, np.full(j, 2e-4), np.full(j, 5e-4),
-           scan_params(config), out)
+    kernel(
+        grid,
+        0,
+        venue_exchange,
+        arrays["bid"],
+        arrays["ask"],
+        arrays["bid_depth"],
+        arrays["ask_depth"],
+        arrays["funding_8h"],
+        arrays["predicted_8h"],
+        arrays["oi"],
+        arrays["oi_avg"],
+        arrays["vwap_dev"],
+        arrays["atr_bps"],
+        arrays["atr_falling"],
+        arrays["quote_age_ns"],
+        arrays["latency_ms"],
+        stale,
+        stale.sum(axis=0),
+        stale.shape[0],
+        liq,
+        has_liq,
+        np.full(j, 2e-4),
+        np.full(j, 5e-4),
+        scan_params(config),
+        out,
+    )
     return out
 
 
@@ -194,12 +249,17 @@ def test_properties_2_and_8_and_score_range_on_random_states(state, min_conf, pe
     score = out["confidence_score"]
     assert ((score >= 0) & (score <= 100)).all()
     assert ((out["raw_score"] >= 0) & (out["raw_score"] <= 100)).all()
-    hard_ok = (out["order_book_depth_sufficient"] & out["exchange_latency_ok"]
-               & out["funding_delta_substantial"])
+    hard_ok = (
+        out["order_book_depth_sufficient"]
+        & out["exchange_latency_ok"]
+        & out["funding_delta_substantial"]
+    )
     # Property 2: a failed hard constraint means score 0 and a hard rejection reason.
     assert (score[~hard_ok] == 0).all()
-    assert np.isin(out["reason"][~hard_ok], [Reason.NO_PAIR, Reason.DEPTH, Reason.LATENCY,
-                                             Reason.FUNDING_DELTA]).all()
+    assert np.isin(
+        out["reason"][~hard_ok],
+        [Reason.NO_PAIR, Reason.DEPTH, Reason.LATENCY, Reason.FUNDING_DELTA],
+    ).all()
     # Property 8: another stale monitored exchange costs `penalty` points (or the score is 0).
     stale_other = out["stale_other_exchanges"] > 0
     expected = np.maximum(out["raw_score"] - penalty, 0)
@@ -225,8 +285,10 @@ def test_compiled_scan_kernel_equals_its_python_body(state):
     assert compiled.tobytes() == python.tobytes()
 
 
-@given(hnp.arrays(np.float64, 6, elements=st.floats(0, 1)),
-       hnp.arrays(np.float64, 6, elements=st.floats(0, 100)).filter(lambda w: w.sum() > 1e-3))
+@given(
+    hnp.arrays(np.float64, 6, elements=st.floats(0, 1)),
+    hnp.arrays(np.float64, 6, elements=st.floats(0, 100)).filter(lambda w: w.sum() > 1e-3),
+)
 def test_weighted_score_is_normalised(subscores, weights):
     score = weighted_score_nb(*subscores, *weights)
     assert 0 <= score <= 100
@@ -269,8 +331,14 @@ def test_vectorised_slippage_matches_the_kernel():
     np.testing.assert_array_equal(spreadarb.slippage(size, depth), expected)
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.booleans(), st.integers(0, 100),
-                          st.integers(-5, 5)), min_size=0, max_size=40), st.integers(1, 5))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.booleans(), st.integers(0, 100), st.integers(-5, 5)),
+        min_size=0,
+        max_size=40,
+    ),
+    st.integers(1, 5),
+)
 def test_rank_matches_a_lexsort_oracle(rows, top_n):
     rows.sort(key=lambda r: r[0])  # grouped by time
     ts = np.array([r[0] for r in rows], dtype=np.int64)
@@ -315,8 +383,9 @@ def test_scan_is_deterministic_and_polars_backend_agrees(synth_root):
     pd_frame = spreadarb.scan(ds)
     pl_frame = spreadarb.scan(ds, backend="polars")
     assert pl_frame.shape == pd_frame.shape
-    assert pl_frame["spread_bps"].to_list() == pytest.approx(pd_frame["spread_bps"].tolist(),
-                                                            nan_ok=True)
+    assert pl_frame["spread_bps"].to_list() == pytest.approx(
+        pd_frame["spread_bps"].tolist(), nan_ok=True
+    )
     with pytest.raises(ValueError, match="backend"):
         spreadarb.scan(ds, backend="arrow")  # type: ignore[arg-type]
 
@@ -324,8 +393,9 @@ def test_scan_is_deterministic_and_polars_backend_agrees(synth_root):
 @pytest.mark.slow
 def test_whole_scan_without_jit_gives_identical_records(synth_root, tmp_path):
     """The plain-Python bodies of every kernel on the way agree with the compiled ones."""
-    ds = spreadarb.load(synth_root, end=spreadarb.load(synth_root).tickers["ts_local"].min()
-                        + 120 * SECOND)
+    ds = spreadarb.load(
+        synth_root, end=spreadarb.load(synth_root).tickers["ts_local"].min() + 120 * SECOND
+    )
     compiled = scan_records(ds)
     out = tmp_path / "records.npy"
     code = (
@@ -335,8 +405,29 @@ def test_whole_scan_without_jit_gives_identical_records(synth_root, tmp_path):
         "np.save(sys.argv[3], scan_records(ds))"
     )
     env = {**os.environ, "SPREADARB_DISABLE_JIT": "1"}
-    subprocess.run([sys.executable, "-c", code, str(synth_root), str(ds.end_ns), str(out)],
-                   env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-c", code, str(synth_root), str(ds.end_ns), str(out)], env=env, check=True
+    )
     python = np.load(out)
     assert python.dtype == compiled.dtype
     assert python.tobytes() == compiled.tobytes()
+
+
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(0, 8), st.integers(0, 20)),
+        elements=st.floats(-1e6, 1e6) | st.just(np.nan),
+    )
+)
+def test_nanmedian_columns_matches_numpy(values):
+    import warnings
+
+    from spreadarb.state import _nanmedian_columns
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on all-NaN columns
+        expected = (
+            np.nanmedian(values, axis=0) if values.shape[0] else np.full(values.shape[1], np.nan)
+        )
+    np.testing.assert_array_equal(_nanmedian_columns(values), expected)
