@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -103,17 +104,24 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_scan(args: argparse.Namespace) -> int:
-    import pandas as pd
-
+def _config_and_dataset(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The strategy config (``--config`` or the defaults) and the selected dataset."""
     from spreadarb.config import StrategyConfig
     from spreadarb.data.loader import load
-    from spreadarb.scanner import scan
 
     config = StrategyConfig.from_toml(args.config) if args.config else StrategyConfig()
     dataset = load(
         args.path, start=args.start, end=args.end, symbols=args.symbols, exchanges=args.exchanges
     )
+    return config, dataset
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from spreadarb.scanner import scan
+
+    config, dataset = _config_and_dataset(args)
     frame = scan(dataset, config)
     n_times = frame["ts"].nunique()
     passed = frame[frame["passed"]]
@@ -156,14 +164,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 def _cmd_backtest(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from spreadarb.config import StrategyConfig
-    from spreadarb.data.loader import load
     from spreadarb.simulation import backtest
 
-    config = StrategyConfig.from_toml(args.config) if args.config else StrategyConfig()
-    dataset = load(
-        args.path, start=args.start, end=args.end, symbols=args.symbols, exchanges=args.exchanges
-    )
+    config, dataset = _config_and_dataset(args)
     result = backtest(dataset, config)
     m = result.metrics
     print(f"backtest of {args.path}: {dataset.n_markets} markets, {m['days_elapsed'] * 24:.2f} h")
