@@ -16,7 +16,6 @@ from spreadarb.enums import (
     ORDER_STATUS_LABELS,
     REJECT_REASON_LABELS,
     TRADE_STATUS_LABELS,
-    TradeStatus,
 )
 from spreadarb.frames import records_frame
 
@@ -45,6 +44,8 @@ class BacktestResult:
     rejection_records: np.ndarray
     equity_records: np.ndarray
     opportunity_records: np.ndarray
+    grid: np.ndarray
+    latency_ms: np.ndarray  # (n_exchanges, len(grid)); NaN where unknown
 
     # --- DataFrames -----------------------------------------------------------------
 
@@ -121,45 +122,39 @@ class BacktestResult:
             self.opportunity_records, self.dataset_symbols, self.dataset_exchanges
         )
 
+    @cached_property
+    def latency(self) -> pd.DataFrame:
+        """Exchange latency on the grid (long format): ts, exchange, latency_ms, stale."""
+        import pandas as pd
+
+        n_ex, m = self.latency_ms.shape
+        lat = self.latency_ms.reshape(-1)
+        with np.errstate(invalid="ignore"):
+            stale = ~(lat <= self.config.max_latency_ms)
+        return pd.DataFrame(
+            {
+                "ts": pd.to_datetime(np.tile(self.grid, n_ex), unit="ns", utc=True),
+                "exchange": pd.Categorical.from_codes(
+                    np.repeat(np.arange(n_ex), m),
+                    dtype=pd.CategoricalDtype(list(self.dataset_exchanges)),
+                ),
+                "latency_ms": lat,
+                "stale": stale,
+            }
+        )
+
     # --- metrics ----------------------------------------------------------------------
 
     @cached_property
     def metrics(self) -> dict[str, Any]:
-        """The seed's portfolio metrics plus counts (SPEC §6); see ``docs/execution.md``."""
-        t = self.trade_records
-        closed = t[t["status"] == TradeStatus.CLOSED]
-        wins = int((closed["pnl_net"] > 0).sum())
-        losses = int(closed.size - wins)
-        cumulative = float(closed["pnl_net"].sum())
-        capital = float(self.config.starting_capital)
-        eq = self.equity_records
-        days = (float(eq["ts"][-1] - eq["ts"][0]) / NS_PER_DAY) if eq.size > 1 else 0.0
-        leg_out_loss = float(closed["leg_out_cost"].sum())
-        return {
-            "starting_capital": capital,
-            "final_equity": capital + cumulative,
-            "cumulative_pnl": cumulative,
-            "trades_opened": int(t.size),
-            "trades_closed": int(closed.size),
-            "trades_rejected": int((t["status"] == TradeStatus.REJECTED).sum()),
-            "win_count": wins,
-            "loss_count": losses,
-            "win_rate": wins / (wins + losses) if wins + losses else float("nan"),
-            "average_profit": cumulative / closed.size if closed.size else float("nan"),
-            "capital_utilisation": float(eq["allocated"].mean() / capital) if eq.size else 0.0,
-            "leg_out_count": int(closed["leg_out_count"].sum()),
-            "leg_out_total_loss": leg_out_loss,
-            "leg_out_loss_rate": leg_out_loss / cumulative if cumulative else float("nan"),
-            "realistic_apr": (cumulative / capital) / (days / 365.0) if days > 0 else float("nan"),
-            "days_elapsed": days,
-            "price_pnl": float(closed["price_pnl"].sum()),
-            "funding_pnl": float(closed["funding_pnl"].sum()),
-            "fees": float(closed["fees"].sum()),
-            "slippage_cost": float(closed["slippage_cost"].sum()),
-        }
+        """Portfolio metrics (SPEC §6); formulas in ``docs/execution.md``."""
+        from spreadarb.metrics import portfolio_metrics
+
+        return portfolio_metrics(self)
 
     def summary(self) -> pd.DataFrame:
-        """The metrics as a one-column table."""
+        """The scalar metrics as a one-column table."""
         import pandas as pd
 
-        return pd.DataFrame({"value": pd.Series(self.metrics)})
+        scalars = {k: v for k, v in self.metrics.items() if not isinstance(v, dict)}
+        return pd.DataFrame({"value": pd.Series(scalars, dtype=object)})

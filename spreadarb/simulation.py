@@ -234,4 +234,6 @@ def backtest(dataset: Dataset, config: StrategyConfig | None = None) -> Backtest
         rejection_records=rec.rejections[: n[3]].copy(),
         equity_records=rec.equity[: n[4]].copy(),
         opportunity_records=records,
+        grid=grid,
+        latency_ms=latency_ms,
     )

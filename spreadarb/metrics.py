@@ -1,0 +1,159 @@
+"""Portfolio metrics: pure functions over a backtest's record arrays (SPEC §6).
+
+Formulas are documented in ``docs/execution.md``; each function states its own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from spreadarb.enums import (
+    REASON_LABELS,
+    REJECT_REASON_LABELS,
+    OrderPurpose,
+    OrderStatus,
+    Reason,
+    TradeStatus,
+)
+
+if TYPE_CHECKING:
+    from spreadarb.results import BacktestResult
+
+NS_PER_S = 10**9
+NS_PER_DAY = 86_400 * NS_PER_S
+MINUTES_PER_YEAR = 365 * 24 * 60
+
+
+def minute_returns(ts: np.ndarray, equity: np.ndarray) -> np.ndarray:
+    """Simple returns of equity sampled at the last grid point of each UTC minute."""
+    if ts.size == 0:
+        return np.empty(0)
+    minute = ts // (60 * NS_PER_S)
+    last = np.flatnonzero(np.append(minute[1:] != minute[:-1], True))
+    sampled = equity[last]
+    return np.diff(sampled) / sampled[:-1]
+
+
+def sharpe_ratio(returns: np.ndarray, periods_per_year: float) -> float:
+    """``mean / std (ddof=1) * sqrt(periods_per_year)``; NaN with < 2 returns or std 0."""
+    if returns.size < 2:
+        return math.nan
+    sd = float(np.std(returns, ddof=1))
+    return float(np.mean(returns)) / sd * math.sqrt(periods_per_year) if sd > 0 else math.nan
+
+
+def sortino_ratio(returns: np.ndarray, periods_per_year: float) -> float:
+    """``mean / sqrt(mean(min(r, 0)**2)) * sqrt(periods_per_year)``; NaN without downside."""
+    if returns.size < 2:
+        return math.nan
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    if downside == 0:
+        return math.nan
+    return float(np.mean(returns)) / downside * math.sqrt(periods_per_year)
+
+
+def max_drawdown(ts: np.ndarray, equity: np.ndarray) -> tuple[float, float, float]:
+    """Largest fall of equity from a running peak: (USD, fraction of the peak, duration s).
+
+    The duration is the longest time equity spent below a previous peak (until it got
+    back to it, or to the end of the data).
+    """
+    if equity.size == 0:
+        return 0.0, 0.0, 0.0
+    peak = np.maximum.accumulate(equity)
+    drawdown = equity - peak
+    worst = int(np.argmin(drawdown))
+    usd = float(-drawdown[worst])
+    frac = usd / float(peak[worst]) if peak[worst] > 0 else 0.0
+    under = drawdown < 0
+    longest = 0
+    start = -1
+    for i, below in enumerate(under):
+        if below and start < 0:
+            start = i - 1 if i > 0 else 0
+        if start >= 0 and (not below or i == under.size - 1):
+            longest = max(longest, int(ts[i] - ts[start]))
+            start = -1
+    return usd, frac, longest / NS_PER_S
+
+
+def portfolio_metrics(result: BacktestResult) -> dict[str, Any]:
+    """Every metric of SPEC §6 for a backtest result (see ``docs/execution.md``)."""
+    t = result.trade_records
+    closed = t[t["status"] == TradeStatus.CLOSED]
+    wins = int((closed["pnl_net"] > 0).sum())
+    losses = int(closed.size - wins)
+    cumulative = float(closed["pnl_net"].sum())
+    capital = float(result.config.starting_capital)
+    eq = result.equity_records
+    days = float(eq["ts"][-1] - eq["ts"][0]) / NS_PER_DAY if eq.size > 1 else 0.0
+    leg_out_loss = float(closed["leg_out_cost"].sum())
+    returns = minute_returns(eq["ts"], eq["equity"])
+    dd_usd, dd_frac, dd_s = max_drawdown(eq["ts"], eq["equity"])
+    orders = result.order_records
+    harder = orders[orders["purpose"] == OrderPurpose.ENTRY_HARDER]
+    harder_filled = int((harder["status"] == OrderStatus.FILLED).sum())
+    entry_leg_outs = int((~result.leg_out_records["on_exit"]).sum())
+    held = (closed["exit_time"] - closed["entry_time"]) / NS_PER_S
+    opp = result.opportunity_records
+    scan_reasons = {
+        REASON_LABELS[code]: int((opp["reason"] == code).sum())
+        for code in range(len(REASON_LABELS))
+        if code != Reason.PASSED
+    }
+    rejections = result.rejection_records
+    backtest_reasons = {
+        label: int((rejections["reason"] == code).sum())
+        for code, label in enumerate(REJECT_REASON_LABELS)
+    }
+    latency: dict[str, dict[str, float]] = {}
+    for e, name in enumerate(result.dataset_exchanges):
+        lat = result.latency_ms[e] if result.latency_ms.size else np.empty(0)
+        known = lat[np.isfinite(lat)]
+        with np.errstate(invalid="ignore"):
+            stale = float(np.mean(~(lat <= result.config.max_latency_ms))) if lat.size else 0.0
+        latency[name] = {
+            "mean_ms": float(known.mean()) if known.size else math.nan,
+            "p50_ms": float(np.percentile(known, 50)) if known.size else math.nan,
+            "p99_ms": float(np.percentile(known, 99)) if known.size else math.nan,
+            "max_ms": float(known.max()) if known.size else math.nan,
+            "stale_fraction": stale,
+        }
+    return {
+        "starting_capital": capital,
+        "final_equity": capital + cumulative,
+        "cumulative_pnl": cumulative,
+        "trades_opened": int(t.size),
+        "trades_closed": int(closed.size),
+        "trades_rejected": int((t["status"] == TradeStatus.REJECTED).sum()),
+        "win_count": wins,
+        "loss_count": losses,
+        "win_rate": wins / (wins + losses) if wins + losses else math.nan,
+        "average_profit": cumulative / closed.size if closed.size else math.nan,
+        "capital_utilisation": float(eq["allocated"].mean() / capital) if eq.size else 0.0,
+        "leg_out_count": int(closed["leg_out_count"].sum()),
+        "leg_out_total_loss": leg_out_loss,
+        "leg_out_loss_rate": leg_out_loss / cumulative if cumulative else math.nan,
+        "realistic_apr": (cumulative / capital) / (days / 365.0) if days > 0 else math.nan,
+        "days_elapsed": days,
+        "trades_per_day": closed.size / days if days > 0 else math.nan,
+        "price_pnl": float(closed["price_pnl"].sum()),
+        "funding_pnl": float(closed["funding_pnl"].sum()),
+        "fees": float(closed["fees"].sum()),
+        "slippage_cost": float(closed["slippage_cost"].sum()),
+        "sharpe": sharpe_ratio(returns, MINUTES_PER_YEAR),
+        "sortino": sortino_ratio(returns, MINUTES_PER_YEAR),
+        "max_drawdown_usd": dd_usd,
+        "max_drawdown_pct": dd_frac,
+        "max_drawdown_duration_s": dd_s,
+        "harder_leg_fill_rate": harder_filled / harder.size if harder.size else math.nan,
+        "leg_out_rate": entry_leg_outs / harder_filled if harder_filled else math.nan,
+        "holding_time_median_s": float(np.median(held)) if held.size else math.nan,
+        "holding_time_mean_s": float(np.mean(held)) if held.size else math.nan,
+        "scan_rejections": scan_reasons,
+        "backtest_rejections": backtest_reasons,
+        "latency_by_exchange": latency,
+    }
