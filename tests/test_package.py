@@ -41,9 +41,7 @@ def test_kernel_modules_import_only_numpy_math_numba():
                 )
 
 
-@pytest.mark.parametrize(
-    "command", [[], ["validate"], ["info"], ["synth"], ["scan"], ["backtest"]]
-)
+@pytest.mark.parametrize("command", [[], ["validate"], ["info"], ["synth"], ["scan"], ["backtest"]])
 def test_cli_help_is_clear(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([*command, "--help"])

@@ -42,8 +42,9 @@ def test_sample_is_reproduced_by_the_documented_command(tmp_path):
     assert argv[:3] == ["spreadarb", "synth", "data/sample"]
     assert main(["synth", str(tmp_path / "again"), *argv[3:]]) == 0
     ours = sorted(p.relative_to(SAMPLE) for p in SAMPLE.rglob("*.parquet"))
-    again = sorted(p.relative_to(tmp_path / "again") for p in (tmp_path / "again").rglob(
-        "*.parquet"))
+    again = sorted(
+        p.relative_to(tmp_path / "again") for p in (tmp_path / "again").rglob("*.parquet")
+    )
     assert ours == again
     for rel in ours:
         assert (SAMPLE / rel).read_bytes() == (tmp_path / "again" / rel).read_bytes(), rel
