@@ -350,7 +350,10 @@ def _check_market_order(
     # Duplicates are judged on the contract columns only, the columns every reader loads.
     contract_names = [c for c in out.spec.column_names if c in table.column_names]
     market = ex_codes * (len(sym_values) + 1) + sym_codes
-    order = np.argsort(market, kind="stable")
+    if market.size == 0 or bool((market[1:] >= market[:-1]).all()):
+        order = np.arange(market.size)  # already grouped by market (what the writer does)
+    else:
+        order = np.argsort(market, kind="stable")
     m_sorted = market[order]
     ts_sorted = ts[order]
     same_market = np.empty(order.size, dtype=bool)
@@ -390,6 +393,7 @@ def _check_market_order(
     starts = np.flatnonzero(~same_market)
     ends = np.append(starts[1:], order.size) - 1
     names = contract_names
+    pending: list[tuple[tuple[str, str], int, int, np.ndarray]] = []
     for s, e in zip(starts, ends, strict=True):
         first, last = int(order[s]), int(order[e])
         ex = ex_values[int(ex_codes[first])]
@@ -424,11 +428,22 @@ def _check_market_order(
                         positions=np.array(dups),
                     )
         last_ts = int(ts[last])
-        at_last = order[s : e + 1][ts_sorted[s : e + 1] == last_ts]
-        rows = table.select(names).take(pa.array(at_last)).to_pylist()
+        # Rows sharing the market's last ts_local: the end of the sorted segment.
+        k = e
+        while k > s and ts_sorted[k - 1] == last_ts:
+            k -= 1
+        pending.append((key, last_ts, last, order[k : e + 1]))
+    # One take for every market's last rows (a take per market costs more than the check).
+    if not pending:
+        return
+    rows = table.select(names).take(pa.array(np.concatenate([p[3] for p in pending]))).to_pylist()
+    at = 0
+    for key, last_ts, last, idx in pending:
+        chunk = rows[at : at + idx.size]
+        at += idx.size
         tails[key] = MarketTail(
             ts_local=last_ts,
             file=out.where.file or "<frame>",
             row=int(out.where.rows(np.array([last]))[0]),
-            rows_at_ts={tuple(r[c] for c in names) for r in rows},
+            rows_at_ts={tuple(r[c] for c in names) for r in chunk},
         )

@@ -204,7 +204,12 @@ def _assemble(
         name: [_market_keys(r.table) for r in rs] for name, rs in reads.items()
     }
     present = sorted(
-        {keys[c] for pieces in local.values() for codes, keys in pieces for c in np.unique(codes)}
+        {
+            keys[int(c)]
+            for pieces in local.values()
+            for codes, keys in pieces
+            for c in np.flatnonzero(np.bincount(codes, minlength=len(keys)))
+        }
     )
     exchanges = tuple(sorted({e for e, _ in present}))
     symbols = tuple(sorted({s for _, s in present}))
@@ -233,6 +238,20 @@ def _assemble(
         while rs:
             r = rs.pop(0)
             g = global_codes.pop(0)
+            values = {column: r.table.column(column).to_numpy() for column in columns}
+            del r
+            if g.size == 0 or bool((g[1:] >= g[:-1]).all()):
+                # The writer groups a file's rows by market: copy contiguous blocks.
+                edges = np.flatnonzero(np.diff(g)) + 1
+                starts = np.concatenate(([0], edges))
+                stops = np.concatenate((edges, [g.size]))
+                for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+                    m = int(g[a])
+                    lo = int(fill[m])
+                    for column, out in columns.items():
+                        out[lo : lo + b - a] = values[column][a:b]
+                    fill[m] += b - a
+                continue
             order = np.argsort(g, kind="stable")
             sorted_g = g[order]
             first_of = np.searchsorted(sorted_g, sorted_g, side="left")
@@ -240,9 +259,7 @@ def _assemble(
             dest[order] = fill[sorted_g] + (np.arange(order.size) - first_of)
             fill += np.bincount(g, minlength=n_markets)
             for column, out in columns.items():
-                values = r.table.column(column).to_numpy()
-                out[dest] = values
-            del r
+                out[dest] = values[column]
         tables[name] = MarketTable(name=name, columns=columns, offsets=offsets)
 
     market_exchange = np.array([exchanges.index(e) for e, _ in present], dtype=np.int32)
