@@ -275,6 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser(
+        "import",
+        help="import recordings from other tools into the data contract",
+        description="Convert recordings into a dataset in the data contract "
+        "(docs/data.md). Formats: binance-ws.",
+    )
+    from spreadarb.importers.binance_ws import add_cli
+
+    add_cli(p.add_subparsers(dest="importer", required=True, metavar="FORMAT"))
+
+    p = sub.add_parser(
         "synth",
         help="generate a synthetic multi-venue dataset",
         description="Generate deterministic synthetic market data in the data "

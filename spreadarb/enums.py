@@ -209,8 +209,8 @@ order_dt = np.dtype(
         ("queue_ahead", np.float64),  # base units resting at the price when sent
         ("traded_at_price", np.float64),  # volume counted towards the queue
         ("send_time", np.int64),  # local
-        ("arrive_time", np.int64),  # exchange clock: send_time + latency
-        ("cancel_time", np.int64),  # exchange clock when the cancel arrives; max if none
+        ("arrive_time", np.int64),  # local: first event time that can fill it, send + 2 L
+        ("cancel_time", np.int64),  # local: send + timeout + 2 L; int64 max if none
         ("fill_time", np.int64),  # local time the fill was known
         ("fill_exchange_time", np.int64),
         ("fill_price", np.float64),

@@ -178,10 +178,11 @@ def backtest(dataset: Dataset, config: StrategyConfig | None = None) -> Backtest
     check = scan_grid(dataset, config.position_check_interval_s)
     grid = np.union1d(grid, check).astype(np.int64)
     latency_ms = exchange_state(dataset, config, grid).latency_ms
-    # Unknown latency (a silent feed) is taken as the stale threshold, not as zero.
-    latency_ns = np.rint(
-        np.where(np.isfinite(latency_ms), latency_ms, config.max_latency_ms) * 1e6
-    ).astype(np.int64)
+    # Unknown latency (a silent feed) is taken as the stale threshold, not as zero; so is a
+    # negative one, which means the recorder's clock is behind the exchange's and the
+    # true latency cannot be told apart from the offset.
+    known = np.isfinite(latency_ms) & (latency_ms >= 0)
+    latency_ns = np.rint(np.where(known, latency_ms, config.max_latency_ms) * 1e6).astype(np.int64)
     cand = entry_candidates(records, dataset, config)
     tk, tr = dataset.tickers, dataset.trades
     book = Book(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -74,13 +75,10 @@ def check_invariants(res, dataset, config) -> None:
         for market in np.unique(mine["market"]):
             legs = mine[mine["market"] == market]
             assert (legs["side"] * legs["qty"]).sum() == pytest.approx(0, abs=1e-9)
-    # Property 4: a limit filled at its price by volume had the threshold volume traded.
+    # Property 4: every limit fill is justified by the raw data: a print through the price,
+    # a quote crossing it, or the threshold volume traded at it while the order was live.
     threshold = 1.0 if config.queue_model == "risk_averse" else config.fill_threshold
     limits = filled[~filled["is_market"]]
-    by_queue = limits["traded_at_price"] > 0
-    assert (
-        limits["traded_at_price"][by_queue] >= threshold * limits["queue_ahead"][by_queue] - 1e-9
-    ).all()
     for o in limits:
         assert _fill_is_justified(o, dataset, threshold), o
     # Property 3: no naked leg beyond the leg timeout plus latencies and the hedge delay.
@@ -119,22 +117,21 @@ def check_invariants(res, dataset, config) -> None:
             trade["short_exchange"],
         )
         assert trade["confidence_score"] >= config.min_confidence
-    # Property 5: slippage of market orders within the seed's bounds.
+    # Property 5: slippage of market orders within the configured (seed: 2-5 bps) bounds.
     mkt = filled[filled["is_market"]]
-    assert ((mkt["slippage"] >= 0.0002 - 1e-12) & (mkt["slippage"] <= 0.0005 + 1e-12)).all()
+    assert (mkt["slippage"] >= config.slippage_base - 1e-12).all()
+    assert (mkt["slippage"] <= config.slippage_cap + 1e-12).all()
 
 
 def _fill_is_justified(o, dataset, threshold) -> bool:
     """Oracle for one limit fill: a print through the price, a quote crossing it, or the
-    threshold volume at the price, all within the order's live window (exchange clock)."""
+    threshold volume at the price, all seen within the order's live window (local time)."""
     m = o["market"]
     tk = dataset.tickers
     tr = dataset.trades
     trs = tr.rows(m)
-    ts = tr["ts_exchange"][trs]
-    live = (
-        (ts >= o["arrive_time"]) & (ts < o["cancel_time"]) & (tr["ts_local"][trs] <= o["fill_time"])
-    )
+    ts = tr["ts_local"][trs]
+    live = (ts >= o["arrive_time"]) & (ts < o["cancel_time"]) & (ts <= o["fill_time"])
     px = tr["px"][trs][live]
     side = tr["side"][trs][live]
     if o["side"] > 0:
@@ -148,12 +145,8 @@ def _fill_is_justified(o, dataset, threshold) -> bool:
     if tr["sz"][trs][live][at].sum() >= threshold * o["queue_ahead"] - 1e-9:
         return True
     tks = tk.rows(m)
-    tts = tk["ts_exchange"][tks]
-    tlive = (
-        (tts >= o["arrive_time"])
-        & (tts < o["cancel_time"])
-        & (tk["ts_local"][tks] <= o["fill_time"])
-    )
+    tts = tk["ts_local"][tks]
+    tlive = (tts >= o["arrive_time"]) & (tts < o["cancel_time"]) & (tts <= o["fill_time"])
     if o["side"] > 0:
         return bool((tk["ask_px"][tks][tlive] <= o["price"]).any())
     return bool((tk["bid_px"][tks][tlive] >= o["price"]).any())
@@ -164,12 +157,9 @@ def test_invariants_on_a_synthetic_hour(result, synth_dataset):
     check_invariants(result, synth_dataset, EASY)
 
 
-def test_risk_averse_queue_is_never_more_optimistic(synth_dataset, result):
+def test_risk_averse_queue_fills_are_justified(synth_dataset):
     averse = backtest(synth_dataset, EASY.replace(queue_model="risk_averse"))
     check_invariants(averse, synth_dataset, EASY.replace(queue_model="risk_averse"))
-    fills = averse.order_records[averse.order_records["status"] == OrderStatus.FILLED]
-    by_queue = (~fills["is_market"]) & (fills["traded_at_price"] > 0)
-    assert (fills["traded_at_price"][by_queue] >= fills["queue_ahead"][by_queue] - 1e-9).all()
 
 
 def test_determinism_byte_identical_ledger(synth_dataset, result):
@@ -276,8 +266,9 @@ def test_hand_computed_entry_leg_out_and_end_of_data(tmp_path):
     orders = res.orders[res.orders["trade_id"] == 1]
     hard = orders[orders["purpose"] == "entry_harder"].iloc[0]
     assert hard["exchange"] == "okx" and hard["price"] == 100.00 and hard["side"] == 1
-    # The harder limit reached okx at t0 + 1 s + 10 ms; the print at 1.19 s filled it.
-    assert hard["arrive_time"] == T0 + SECOND + 10 * MS
+    # The harder limit reached okx at t0 + 1 s + 10 ms; what okx did from then on is seen
+    # here from 1.02 s; the print seen at 1.2 s filled it.
+    assert hard["arrive_time"] == T0 + SECOND + 20 * MS
     assert hard["fill_time"] == pd.Timestamp(T0 + 1_200 * MS, unit="ns", tz="UTC")
     qty_long = size / 100.00
     assert hard["qty"] == pytest.approx(qty_long)
@@ -388,3 +379,42 @@ def test_hand_computed_funding_payment_on_a_1h_venue(tmp_path):
     assert first["funding_pnl"] == pytest.approx(expected, abs=1e-12)
     assert round(first["funding_pnl"], 2) == round(expected, 2)
     check_invariants(res, ds, config)
+
+
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "hftbacktest"
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real recordings not present at {REALDATA}")
+def test_backtest_on_the_real_binance_recordings(tmp_path):
+    """USDT-margined and coin-margined BTC perps as two markets (binance, binance_cm).
+
+    The recordings carry no funding and the venues' basis is about 1 bp, so the seed's
+    thresholds never trade; a what-if config without fees, slippage or funding filter
+    makes the engine work on real order flow, and the invariants must hold.
+    """
+    from spreadarb.importers.binance_ws import import_binance_ws
+
+    import_binance_ws(
+        [REALDATA / "usdm" / "btcusdt_20240808.gz", REALDATA / "cm" / "btcusd_perp_20240808.gz"],
+        tmp_path,
+    )
+    ds = spreadarb.load(tmp_path)
+    assert ds.markets() == [("binance", "BTC"), ("binance_cm", "BTC")]
+    zero = {"binance": 0.0, "binance_cm": 0.0}
+    config = StrategyConfig(
+        min_confidence=0,
+        min_funding_delta_8h=-0.01,
+        exit_funding_delta_8h=-0.01,
+        min_spread_bps=0.0,
+        min_depth_usd=0.0,
+        fees={"maker": zero, "taker": zero},
+        slippage_base=0.0,
+        slippage_depth_coef=0.0,
+        slippage_cap=0.0,
+    )
+    for queue in ("fraction", "risk_averse"):
+        cfg = config.replace(queue_model=queue)
+        res = backtest(ds, cfg)
+        assert res.metrics["trades_opened"] > 0
+        check_invariants(res, ds, cfg)
+    assert spreadarb.backtest(ds).metrics["trades_opened"] == 0  # seed thresholds

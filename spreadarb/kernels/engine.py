@@ -8,12 +8,12 @@ and the DataFrames.
 
 Execution model (``docs/execution.md`` explains each choice):
 
-* Clocks. Local time is the backtest clock. An order sent at local ``t`` reaches the
-  venue at exchange time ``t + L`` (``L`` = the venue's latency at ``t``); an exchange
-  event at exchange time ``e`` is seen locally at its ``ts_local``. A limit order is
-  live at the venue on ``[arrive_time, cancel_time)`` (exchange clock); a trade or a
-  quote with ``ts_exchange`` in that interval can fill it, and we learn of the fill at
-  that row's ``ts_local``.
+* Clocks. Local time is the backtest clock; ``L`` is the venue's one-way latency at the
+  send time. An order sent at local ``t`` reaches the venue ``L`` later, and what the
+  venue does from then on is seen here another ``L`` later: so the order can be filled
+  by events seen locally in ``[t + 2 L, t + timeout + 2 L)`` (its ``arrive_time`` and
+  ``cancel_time``, both local). Working in local time keeps the model right when the
+  recorder's clock is offset from the exchange's.
 * Limit orders rest at the own-side touch (buy at the bid, sell at the ask). Queue: the
   order fills once the volume traded at its price by the other side, after arrival,
   reaches ``fill_threshold`` x the touch size when it was sent (``risk_averse``:
@@ -21,8 +21,9 @@ Execution model (``docs/execution.md`` explains each choice):
   price, fills it at once. Volume is allocated to our orders in send order, so two of
   our orders never fill from the same traded volume.
 * Timeouts. At ``send + timeout`` the cancel is sent; it arrives at ``+ L``; the outcome
-  is known at ``send + timeout + 2 L``. A fill before the cancel arrived still counts
-  (it is learned late): a late harder-leg fill proceeds to the easier leg.
+  is known at ``send + timeout + 2 L``, when every event that could still have filled
+  the order has been seen. A harder leg filled by then proceeds to the easier leg even
+  if the fill happened after the timeout was sent (it raced the cancel).
 * Market orders (hedges, fallback exits) sent at local ``t`` execute against the book the
   venue had when they arrived, which is seen locally at ``t + 2 L``: the touch of the
   as-of quote at ``t + 2 L``, worsened by the seed's slippage, taker fee.
@@ -392,8 +393,10 @@ def _new_order(
     o["queue_ahead"] = queue
     o["traded_at_price"] = 0.0
     o["send_time"] = t
-    o["arrive_time"] = t + latency
-    o["cancel_time"] = INF if is_market else t + timeout + latency
+    # Both in local (observation) time: the order reaches the venue at t + L, and the
+    # venue's events from then on are seen here another L later.
+    o["arrive_time"] = t + 2 * latency
+    o["cancel_time"] = INF if is_market else t + timeout + 2 * latency
     o["fill_time"] = -1
     o["fill_exchange_time"] = -1
     o["fill_price"] = np.nan
@@ -515,8 +518,9 @@ def _remove_at(a: np.ndarray, k: int, n: int) -> None:
 
 
 @jit
-def _live(o: np.ndarray, t_exchange: int) -> bool:
-    return bool(o["arrive_time"] <= t_exchange < o["cancel_time"])
+def _live(o: np.ndarray, t_local: int) -> bool:
+    """Whether an event seen locally at ``t_local`` happened while the order was live."""
+    return bool(o["arrive_time"] <= t_local < o["cancel_time"])
 
 
 @jit
@@ -526,7 +530,7 @@ def _on_ticker(mk: int, row: int, book: Book, sx: Static, st: State, rec: Record
     k = 0
     while k < st.ints[I_WORKING]:
         o = rec.orders[st.working[k]]
-        if o["market"] == mk and _live(o, te):
+        if o["market"] == mk and _live(o, book.ts_local[row]):
             crossed = (
                 (book.ask_px[row] <= o["price"])
                 if o["side"] > 0
@@ -552,7 +556,7 @@ def _on_trade(
     k = 0
     while k < st.ints[I_WORKING]:
         o = rec.orders[st.working[k]]
-        if o["market"] != mk or not _live(o, te):
+        if o["market"] != mk or not _live(o, prints.ts_local[row]):
             k += 1
             continue
         side = o["side"]
@@ -713,8 +717,7 @@ def _try_entry(
         rec,
     )
     st.tw[tid, W_HARD] = oid
-    lat = rec.orders[oid]["arrive_time"] - t
-    st.tw[tid, W_TIMER] = t + p.entry_timeout_ns + 2 * lat
+    st.tw[tid, W_TIMER] = rec.orders[oid]["cancel_time"]
     st.tw[tid, W_TIMER_KIND] = T_HARD_DECIDE
 
 
@@ -773,8 +776,7 @@ def _advance(
                         rec,
                     )
                     tw[tid, W_EASY] = oid
-                    lat = rec.orders[oid]["arrive_time"] - t
-                    tw[tid, W_TIMER] = t + p.leg_timeout_ns + 2 * lat
+                    tw[tid, W_TIMER] = rec.orders[oid]["cancel_time"]
                     tw[tid, W_TIMER_KIND] = T_EASY_DECIDE
             else:
                 eo = tw[tid, W_EASY]
@@ -1061,8 +1063,7 @@ def _start_exit(
     )
     tw[tid, W_LONG_EXIT] = lo
     tw[tid, W_SHORT_EXIT] = so
-    lat = max(rec.orders[lo]["arrive_time"], rec.orders[so]["arrive_time"]) - t
-    tw[tid, W_TIMER] = t + p.exit_timeout_ns + 2 * lat
+    tw[tid, W_TIMER] = max(rec.orders[lo]["cancel_time"], rec.orders[so]["cancel_time"])
     tw[tid, W_TIMER_KIND] = T_EXIT_DECIDE
 
 

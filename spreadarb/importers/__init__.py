@@ -1,0 +1,20 @@
+"""Importers: turn recordings from other tools into datasets in the data contract.
+
+Every importer streams its sources (bounded memory) and writes through
+:func:`spreadarb.write_table`, so its output passes :func:`spreadarb.validate`.
+
+- :func:`import_binance_ws`: raw Binance futures websocket recordings
+  (``<receive_ts_ns> <raw JSON>`` per line: ``bookTicker``, ``trade``, ``depth@0ms``
+  diffs, REST depth snapshots, optionally ``markPrice`` and ``forceOrder``).
+"""
+
+from __future__ import annotations
+
+from spreadarb.importers.binance_ws import (
+    ImportSummary,
+    MarketSummary,
+    SequenceGap,
+    import_binance_ws,
+)
+
+__all__ = ["ImportSummary", "MarketSummary", "SequenceGap", "import_binance_ws"]
