@@ -41,17 +41,24 @@ def _baseline_load(path: Path) -> int:
 
 
 def _peak_rss_mb(path: Path) -> float:
-    """Peak RSS added by ``spreadarb.load(path)``, measured in a fresh process.
+    """Peak memory added by ``spreadarb.load(path)``, measured in a fresh process.
 
-    RSS rather than tracemalloc: Arrow allocates outside Python's allocator.
+    From ``/proc/self/status``: the high-water mark (VmHWM) after the load minus the
+    resident size (VmRSS) before it. Not ``ru_maxrss``, which Linux carries over from the
+    parent across fork and exec, nor tracemalloc, which misses Arrow's allocations.
     """
     import subprocess
+    import sys
 
     code = (
-        "import resource, sys, spreadarb;"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-        "ds = spreadarb.load(sys.argv[1]);"
-        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)"
+        "import sys, spreadarb\n"
+        "def kb(key):\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith(key):\n"
+        "            return int(line.split()[1])\n"
+        "before = kb('VmRSS:')\n"
+        "ds = spreadarb.load(sys.argv[1])\n"
+        "print((kb('VmHWM:') - before) / 1024)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
