@@ -59,11 +59,8 @@ from _common import CACHE, ROOT, synthetic_day, time_repeats
 
 import spreadarb
 from spreadarb import StrategyConfig
-from spreadarb.enums import equity_dt, leg_out_dt, order_dt, rejection_dt, trade_dt
-from spreadarb.kernels.engine import Book, Prints, Records, Static, new_state, simulate_nb
-from spreadarb.scanner import scan_records
-from spreadarb.simulation import backtest, engine_params, entry_candidates, event_stream
-from spreadarb.state import exchange_state, scan_grid
+from spreadarb.kernels.engine import Records
+from spreadarb.simulation import EngineRun, backtest, prepare
 
 RAW = ROOT.parent / "shared" / "realdata" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
 REAL = CACHE / "binance-btcusdt-20240808"
@@ -91,73 +88,15 @@ def config() -> StrategyConfig:
     return StrategyConfig(queue_model="risk_averse")
 
 
-def kernel_inputs(ds: spreadarb.Dataset, cfg: StrategyConfig) -> tuple[tuple, Any]:
-    """Everything ``backtest`` builds before ``simulate_nb`` (same code, same order).
-
-    Returns the kernel's arguments without state and records, and a factory of fresh
-    (state, records) so every timed call starts from scratch.
-    """
-    records = scan_records(ds, cfg)
-    grid = scan_grid(ds, cfg.scan_interval_s)
-    check = scan_grid(ds, cfg.position_check_interval_s)
-    grid = np.union1d(grid, check).astype(np.int64)
-    latency_ms = exchange_state(ds, cfg, grid).latency_ms
-    known = np.isfinite(latency_ms) & (latency_ms >= 0)
-    latency_ns = np.rint(np.where(known, latency_ms, cfg.max_latency_ms) * 1e6).astype(np.int64)
-    cand = entry_candidates(records, ds, cfg)
-    tk, tr = ds.tickers, ds.trades
-    book = Book(
-        tk["ts_local"],
-        tk["ts_exchange"],
-        tk["bid_px"],
-        tk["bid_sz"],
-        tk["ask_px"],
-        tk["ask_sz"],
-        tk["bid_depth_usd"],
-        tk["ask_depth_usd"],
-        tk["funding_rate"],
-        tk["funding_interval_s"],
-        tk["next_funding_ts"],
-    )
-    prints = Prints(tr["ts_local"], tr["ts_exchange"], tr["px"], tr["sz"], tr["side"])
-    ev_ts, ev_kind, ev_row, ev_market = event_stream(ds)
-    names = [ds.exchanges[e] for e in ds.market_exchange]
-    sx = Static(
-        grid=grid,
-        latency_ns=latency_ns,
-        market_exchange=ds.market_exchange.astype(np.int64),
-        fee_maker=np.array([cfg.fee(n, "maker") for n in names], dtype=np.float64),
-        fee_taker=np.array([cfg.fee(n, "taker") for n in names], dtype=np.float64),
-    )
-    params = engine_params(cfg)
-    n_cand = cand.ts.size
-    max_trades = n_cand + 1
-
-    def fresh() -> tuple[Any, Records]:
-        rec = Records(
-            trades=np.zeros(max_trades, dtype=trade_dt),
-            orders=np.zeros(8 * max_trades, dtype=order_dt),
-            leg_outs=np.zeros(2 * max_trades, dtype=leg_out_dt),
-            rejections=np.zeros(n_cand + max_trades, dtype=rejection_dt),
-            equity=np.zeros(grid.size, dtype=equity_dt),
-            counts=np.zeros(5, dtype=np.int64),
-        )
-        state = new_state(
-            ds.n_markets, len(ds.symbols), max_trades, 8 * max_trades, params.starting_capital
-        )
-        return state, rec
-
-    args = (book, prints, ev_ts, ev_kind, ev_row, ev_market, sx, cand, params)
-    return args, fresh
-
-
-def time_kernel(args: tuple, fresh: Any, repeats: int) -> tuple[float, float, Records]:
+def time_kernel(prepared: EngineRun, repeats: int) -> tuple[float, float, Records]:
+    """Median and spread of ``simulate_nb`` alone on inputs prepared once (as ``backtest``
+    prepares them); buffers are allocated outside the timing."""
     times = []
     rec = None
     for _ in range(repeats + 1):  # the first call may compile; not counted
-        state, rec = fresh()
+        state, rec = prepared.buffers()
         t0 = time.perf_counter()
-        simulate_nb(*args, state, rec)
+        prepared.simulate(state, rec)
         times.append(time.perf_counter() - t0)
     times = times[1:]
     assert rec is not None
@@ -220,8 +159,8 @@ def bench_ours(name: str, path: Path, repeats: int, kernel_repeats: int) -> dict
     events = n_tk + n_tr
     res = backtest(ds, cfg)  # warm-up (JIT)
     bt_s, bt_spread = time_repeats(lambda: backtest(ds, cfg), repeats)
-    args, fresh = kernel_inputs(ds, cfg)
-    k_s, k_spread, rec = time_kernel(args, fresh, kernel_repeats)
+    prepared = prepare(ds, cfg)
+    k_s, k_spread, rec = time_kernel(prepared, kernel_repeats)
     span_s = (int(ds.tickers["ts_local"].max()) - int(ds.tickers["ts_local"].min())) / 1e9
     out = {
         "workload": name,

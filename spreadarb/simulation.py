@@ -6,6 +6,8 @@ the scan), runs :func:`spreadarb.kernels.engine.simulate_nb`, and trims the reco
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from spreadarb.config import StrategyConfig
@@ -24,6 +26,7 @@ from spreadarb.kernels.engine import (
     EngineParams,
     Prints,
     Records,
+    State,
     Static,
     new_state,
     simulate_nb,
@@ -158,6 +161,117 @@ def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return ts[order], kind[order], row[order], market[order]
 
 
+@dataclass(frozen=True)
+class EngineRun:
+    """Everything the engine kernel takes for one backtest, built by :func:`prepare`.
+
+    ``run()`` allocates fresh state and records and calls the kernel, so the same
+    prepared inputs can be run (and timed) repeatedly.
+    """
+
+    dataset: Dataset
+    config: StrategyConfig
+    opportunities: np.ndarray
+    book: Book
+    prints: Prints
+    events: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    static: Static
+    candidates: Candidates
+    params: EngineParams
+    latency_ms: np.ndarray
+
+    @property
+    def max_trades(self) -> int:
+        return int(self.candidates.ts.size) + 1
+
+    def buffers(self) -> tuple[State, Records]:
+        """Fresh working state and empty output records for one kernel call."""
+        n_cand = int(self.candidates.ts.size)
+        max_trades = self.max_trades
+        rec = Records(
+            trades=np.zeros(max_trades, dtype=trade_dt),
+            orders=np.zeros(8 * max_trades, dtype=order_dt),
+            leg_outs=np.zeros(2 * max_trades, dtype=leg_out_dt),
+            rejections=np.zeros(n_cand + max_trades, dtype=rejection_dt),
+            equity=np.zeros(self.static.grid.size, dtype=equity_dt),
+            counts=np.zeros(5, dtype=np.int64),
+        )
+        state = new_state(
+            self.dataset.n_markets,
+            len(self.dataset.symbols),
+            max_trades,
+            8 * max_trades,
+            self.params.starting_capital,
+        )
+        return state, rec
+
+    def simulate(self, state: State, rec: Records) -> None:
+        """The kernel call alone, on buffers from :meth:`buffers`."""
+        simulate_nb(
+            self.book,
+            self.prints,
+            *self.events,
+            self.static,
+            self.candidates,
+            self.params,
+            state,
+            rec,
+        )
+
+    def run(self) -> Records:
+        """Run the kernel once on fresh buffers; returns the filled records."""
+        state, rec = self.buffers()
+        self.simulate(state, rec)
+        return rec
+
+
+def prepare(dataset: Dataset, config: StrategyConfig | None = None) -> EngineRun:
+    """Scan the dataset and build every input of the engine kernel (see :class:`EngineRun`)."""
+    config = StrategyConfig() if config is None else config
+    records = scan_records(dataset, config)
+    grid = scan_grid(dataset, config.scan_interval_s)
+    check = scan_grid(dataset, config.position_check_interval_s)
+    grid = np.union1d(grid, check).astype(np.int64)
+    latency_ms = exchange_state(dataset, config, grid).latency_ms
+    # Unknown latency (a silent feed) is taken as the stale threshold, not as zero; so is a
+    # negative one, which means the recorder's clock is behind the exchange's and the
+    # true latency cannot be told apart from the offset.
+    known = np.isfinite(latency_ms) & (latency_ms >= 0)
+    latency_ns = np.rint(np.where(known, latency_ms, config.max_latency_ms) * 1e6).astype(np.int64)
+    tk, tr = dataset.tickers, dataset.trades
+    names = [dataset.exchanges[e] for e in dataset.market_exchange]
+    return EngineRun(
+        dataset=dataset,
+        config=config,
+        opportunities=records,
+        book=Book(
+            tk["ts_local"],
+            tk["ts_exchange"],
+            tk["bid_px"],
+            tk["bid_sz"],
+            tk["ask_px"],
+            tk["ask_sz"],
+            tk["bid_depth_usd"],
+            tk["ask_depth_usd"],
+            tk["funding_rate"],
+            tk["funding_interval_s"],
+            tk["next_funding_ts"],
+        ),
+        prints=Prints(tr["ts_local"], tr["ts_exchange"], tr["px"], tr["sz"], tr["side"]),
+        events=event_stream(dataset),
+        static=Static(
+            grid=grid,
+            latency_ns=latency_ns,
+            market_exchange=dataset.market_exchange.astype(np.int64),
+            fee_maker=np.array([config.fee(n, "maker") for n in names], dtype=np.float64),
+            fee_taker=np.array([config.fee(n, "taker") for n in names], dtype=np.float64),
+        ),
+        candidates=entry_candidates(records, dataset, config),
+        params=engine_params(config),
+        latency_ms=latency_ms,
+    )
+
+
 def backtest(dataset: Dataset, config: StrategyConfig | None = None) -> BacktestResult:
     """Simulate the strategy on a dataset: atomic two-leg entries, leg-outs, funding, exits.
 
@@ -174,69 +288,20 @@ def backtest(dataset: Dataset, config: StrategyConfig | None = None) -> Backtest
         Ledger, orders, leg-outs, rejections, equity, opportunities and metrics; see
         ``docs/execution.md`` for the execution model.
     """
-    config = StrategyConfig() if config is None else config
-    records = scan_records(dataset, config)
-    grid = scan_grid(dataset, config.scan_interval_s)
-    check = scan_grid(dataset, config.position_check_interval_s)
-    grid = np.union1d(grid, check).astype(np.int64)
-    latency_ms = exchange_state(dataset, config, grid).latency_ms
-    # Unknown latency (a silent feed) is taken as the stale threshold, not as zero; so is a
-    # negative one, which means the recorder's clock is behind the exchange's and the
-    # true latency cannot be told apart from the offset.
-    known = np.isfinite(latency_ms) & (latency_ms >= 0)
-    latency_ns = np.rint(np.where(known, latency_ms, config.max_latency_ms) * 1e6).astype(np.int64)
-    cand = entry_candidates(records, dataset, config)
-    tk, tr = dataset.tickers, dataset.trades
-    book = Book(
-        tk["ts_local"],
-        tk["ts_exchange"],
-        tk["bid_px"],
-        tk["bid_sz"],
-        tk["ask_px"],
-        tk["ask_sz"],
-        tk["bid_depth_usd"],
-        tk["ask_depth_usd"],
-        tk["funding_rate"],
-        tk["funding_interval_s"],
-        tk["next_funding_ts"],
-    )
-    prints = Prints(tr["ts_local"], tr["ts_exchange"], tr["px"], tr["sz"], tr["side"])
-    ev_ts, ev_kind, ev_row, ev_market = event_stream(dataset)
-    names = [dataset.exchanges[e] for e in dataset.market_exchange]
-    sx = Static(
-        grid=grid,
-        latency_ns=latency_ns,
-        market_exchange=dataset.market_exchange.astype(np.int64),
-        fee_maker=np.array([config.fee(n, "maker") for n in names], dtype=np.float64),
-        fee_taker=np.array([config.fee(n, "taker") for n in names], dtype=np.float64),
-    )
-    n_cand = cand.ts.size
-    max_trades = n_cand + 1
-    rec = Records(
-        trades=np.zeros(max_trades, dtype=trade_dt),
-        orders=np.zeros(8 * max_trades, dtype=order_dt),
-        leg_outs=np.zeros(2 * max_trades, dtype=leg_out_dt),
-        rejections=np.zeros(n_cand + max_trades, dtype=rejection_dt),
-        equity=np.zeros(grid.size, dtype=equity_dt),
-        counts=np.zeros(5, dtype=np.int64),
-    )
-    params = engine_params(config)
-    state = new_state(
-        dataset.n_markets, len(dataset.symbols), max_trades, 8 * max_trades, params.starting_capital
-    )
-    simulate_nb(book, prints, ev_ts, ev_kind, ev_row, ev_market, sx, cand, params, state, rec)
+    prepared = prepare(dataset, config)
+    rec = prepared.run()
     n = rec.counts
     return BacktestResult(
         dataset_exchanges=dataset.exchanges,
         dataset_symbols=dataset.symbols,
         market_exchange=dataset.market_exchange.copy(),
-        config=config,
+        config=prepared.config,
         trade_records=rec.trades[: n[0]].copy(),
         order_records=rec.orders[: n[1]].copy(),
         leg_out_records=rec.leg_outs[: n[2]].copy(),
         rejection_records=rec.rejections[: n[3]].copy(),
         equity_records=rec.equity[: n[4]].copy(),
-        opportunity_records=records,
-        grid=grid,
-        latency_ms=latency_ms,
+        opportunity_records=prepared.opportunities,
+        grid=prepared.static.grid,
+        latency_ms=prepared.latency_ms,
     )
