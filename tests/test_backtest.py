@@ -418,3 +418,80 @@ def test_backtest_on_the_real_binance_recordings(tmp_path):
         assert res.metrics["trades_opened"] > 0
         check_invariants(res, ds, cfg)
     assert spreadarb.backtest(ds).metrics["trades_opened"] == 0  # seed thresholds
+
+
+def _two_venue_trade(tmp_path, after: dict[str, dict[str, float]]):
+    """Long binance / short hyperliquid entered by 0.4 s; at 3 s the quotes (and funding)
+    of ``after`` take effect. No prints after the entry, so exit limits never fill."""
+    start = T0 + 3600 * SECOND - 10 * SECOND
+    end = start + 8 * SECOND
+    frames = []
+    for exchange, bid, ask, rate, interval in (
+        ("hyperliquid", 100.30, 100.31, 5e-5, 3600),
+        ("binance", 100.00, 100.01, 1e-4, 28_800),
+    ):
+        q = _quotes(exchange, bid, ask, start=start, stop=end)
+        q["funding_rate"] = rate
+        q["funding_interval_s"] = np.int64(interval)
+        q["next_funding_ts"] = np.int64(T0 + 2 * 3600 * SECOND)
+        later = q["ts_local"] >= start + 3 * SECOND
+        for column, value in after.get(exchange, {}).items():
+            q.loc[later, column] = value
+        q["mark_px"] = (q["bid_px"] + q["ask_px"]) / 2
+        frames.append(q)
+    spreadarb.write_table(tmp_path, "tickers", pd.concat(frames, ignore_index=True))
+    spreadarb.write_table(
+        tmp_path,
+        "trades",
+        pd.DataFrame(
+            {
+                "ts_local": [start + 200 * MS, start + 400 * MS],
+                "ts_exchange": [start + 190 * MS, start + 390 * MS],
+                "exchange": ["hyperliquid", "binance"],
+                "symbol": ["BTC", "BTC"],
+                "px": [100.32, 99.99],
+                "sz": [5.0, 5.0],
+                "side": np.array([1, -1], dtype=np.int8),
+            }
+        ),
+    )
+    ds = spreadarb.load(tmp_path)
+    config = StrategyConfig(min_confidence=0)
+    res = backtest(ds, config)
+    check_invariants(res, ds, config)
+    return res, start
+
+
+@pytest.mark.parametrize(
+    ("after", "reason"),
+    [
+        # Close spread (short ask - long bid) / mid: 150 bps > 31 + 100: stop loss first.
+        ({"hyperliquid": {"bid_px": 101.50, "ask_px": 101.51}}, "stop_loss"),
+        # 91 bps: above entry + 50, below entry + 100.
+        ({"hyperliquid": {"bid_px": 100.90, "ask_px": 100.91}}, "spread_widening"),
+        # The spread closes: unrealised PnL ~ $26 >= 90 % of the ~$19 projected.
+        ({"hyperliquid": {"bid_px": 100.00, "ask_px": 100.01}}, "profit_target"),
+        # Funding delta falls to 0.004 %/8 h (< 0.005 %): hyperliquid 0.0000175/h.
+        ({"hyperliquid": {"funding_rate": 1.75e-5}}, "funding_convergence"),
+    ],
+)
+def test_hand_computed_exit_reasons(tmp_path, after, reason):
+    res, start = _two_venue_trade(tmp_path, after)
+    first = res.trades.iloc[0]
+    assert first["status"] == "closed" and first["exit_reason"] == reason
+    assert first["entry_time"] == pd.Timestamp(start + 400 * MS, unit="ns", tz="UTC")
+    # Signalled at the 3 s position check; the exit limits (sent then, live from +20 ms)
+    # see no print, so both legs go at market when the cancels are acknowledged (+520 ms)
+    # and execute against the book seen 2 x 10 ms later.
+    assert first["exit_signal_time"] == pd.Timestamp(start + 3 * SECOND, unit="ns", tz="UTC")
+    assert first["exit_time"] == pd.Timestamp(start + 3_540 * MS, unit="ns", tz="UTC")
+    exits = res.orders[
+        (res.orders["trade_id"] == 0) & res.orders["purpose"].isin(["exit_limit", "exit_market"])
+    ]
+    assert sorted(exits["purpose"].astype(str)) == [
+        "exit_limit",
+        "exit_limit",
+        "exit_market",
+        "exit_market",
+    ]
+    assert first["leg_out_count"] == 0  # neither exit limit filled: not a leg-out
