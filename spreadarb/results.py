@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -152,9 +154,147 @@ class BacktestResult:
 
         return portfolio_metrics(self)
 
+    # --- persistence ------------------------------------------------------------------
+
+    # record attribute prefix -> file stem
+    _RECORDS: ClassVar[dict[str, str]] = {
+        "trade": "trades",
+        "order": "orders",
+        "leg_out": "leg_outs",
+        "rejection": "rejections",
+        "equity": "equity",
+        "opportunity": "opportunities",
+    }
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the result to ``directory``: every record table as Parquet (exact, as
+        stored), the grid and latencies, the config as TOML, metrics as JSON.
+
+        Each file is written atomically. :meth:`load` reads it back byte for byte.
+        """
+        import json
+
+        import pyarrow as pa
+
+        from spreadarb._io import atomic_write_text
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, stem in self._RECORDS.items():
+            records = getattr(self, f"{name}_records")
+            _write_parquet(out / f"{stem}.parquet", _records_table(records))
+        n_ex = len(self.dataset_exchanges)
+        latency = {"ts": self.grid}
+        for e, exchange in enumerate(self.dataset_exchanges):
+            latency[exchange] = self.latency_ms[e] if n_ex else np.empty(0)
+        _write_parquet(out / "latency.parquet", pa.table(latency))
+        self.config.to_toml(out / "config.toml")
+        meta = {
+            "exchanges": list(self.dataset_exchanges),
+            "symbols": list(self.dataset_symbols),
+            "market_exchange": self.market_exchange.tolist(),
+            "format": 1,
+        }
+        atomic_write_text(out / "result.json", json.dumps(meta, indent=2) + "\n")
+        # Strict JSON: a metric that is undefined (NaN) is written as null.
+        atomic_write_text(
+            out / "metrics.json", json.dumps(_json_safe(self.metrics), indent=2) + "\n"
+        )
+        return out
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> BacktestResult:
+        """Read a result written by :meth:`save`."""
+        import json
+
+        import pyarrow.parquet as pq
+
+        from spreadarb.enums import (
+            equity_dt,
+            leg_out_dt,
+            opportunity_dt,
+            order_dt,
+            rejection_dt,
+            trade_dt,
+        )
+
+        src = Path(directory)
+        meta_path = src / "result.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{str(src)!r} holds no saved backtest result (no result.json)")
+        meta = json.loads(meta_path.read_text())
+        dtypes = {
+            "trade": trade_dt,
+            "order": order_dt,
+            "leg_out": leg_out_dt,
+            "rejection": rejection_dt,
+            "equity": equity_dt,
+            "opportunity": opportunity_dt,
+        }
+        records = {
+            f"{name}_records": _table_records(pq.read_table(src / f"{stem}.parquet"), dtypes[name])
+            for name, stem in cls._RECORDS.items()
+        }
+        latency = pq.read_table(src / "latency.parquet")
+        exchanges = tuple(meta["exchanges"])
+        grid = latency.column("ts").to_numpy()
+        latency_ms = (
+            np.stack([latency.column(e).to_numpy() for e in exchanges])
+            if exchanges
+            else np.empty((0, grid.size))
+        )
+        return cls(
+            dataset_exchanges=exchanges,
+            dataset_symbols=tuple(meta["symbols"]),
+            market_exchange=np.asarray(meta["market_exchange"], dtype=np.int32),
+            config=StrategyConfig.from_toml(src / "config.toml"),
+            grid=grid,
+            latency_ms=latency_ms,
+            **records,
+        )
+
     def summary(self) -> pd.DataFrame:
         """The scalar metrics as a one-column table."""
         import pandas as pd
 
         scalars = {k: v for k, v in self.metrics.items() if not isinstance(v, dict)}
         return pd.DataFrame({"value": pd.Series(scalars, dtype=object)})
+
+
+def _records_table(records: np.ndarray) -> Any:
+    """A structured array as an Arrow table, one column per field, values unchanged."""
+    import pyarrow as pa
+
+    names = records.dtype.names or ()
+    return pa.table({name: np.ascontiguousarray(records[name]) for name in names})
+
+
+def _table_records(table: Any, dtype: np.dtype) -> np.ndarray:
+    """Inverse of :func:`_records_table`; refuses a table whose columns differ."""
+    names = dtype.names or ()
+    if tuple(table.column_names) != names:
+        raise ValueError(f"saved table has columns {table.column_names}, expected {list(names)}")
+    out = np.empty(table.num_rows, dtype=dtype)
+    for name in names:
+        out[name] = table.column(name).to_numpy()
+    return out
+
+
+def _write_parquet(path: Path, table: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spreadarb._io import atomic_write_bytes
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def _json_safe(value: Any) -> Any:
+    """Metrics as strict JSON values: NaN and infinities become ``None``."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

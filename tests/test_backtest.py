@@ -495,3 +495,39 @@ def test_hand_computed_exit_reasons(tmp_path, after, reason):
         "exit_market",
     ]
     assert first["leg_out_count"] == 0  # neither exit limit filled: not a leg-out
+
+
+def test_result_save_and_load_round_trip_exactly(result, tmp_path):
+    import json
+
+    from spreadarb.results import BacktestResult
+
+    out = result.save(tmp_path / "run")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [
+            "trades.parquet",
+            "orders.parquet",
+            "leg_outs.parquet",
+            "rejections.parquet",
+            "equity.parquet",
+            "opportunities.parquet",
+            "latency.parquet",
+            "config.toml",
+            "result.json",
+            "metrics.json",
+        ]
+    )
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temp files left"
+    again = BacktestResult.load(out)
+    for name in ("trade", "order", "leg_out", "rejection", "equity", "opportunity"):
+        assert (
+            getattr(again, f"{name}_records").tobytes()
+            == getattr(result, f"{name}_records").tobytes()
+        ), name
+    np.testing.assert_array_equal(again.latency_ms, result.latency_ms)
+    assert again.config == result.config
+    pd.testing.assert_frame_equal(again.trades, result.trades)
+    saved = json.loads((out / "metrics.json").read_text())  # strict JSON
+    assert saved["cumulative_pnl"] == pytest.approx(result.metrics["cumulative_pnl"])
+    with pytest.raises(FileNotFoundError, match="no saved backtest result"):
+        BacktestResult.load(tmp_path)
