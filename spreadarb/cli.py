@@ -187,6 +187,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     width = max(len(k) for k in rows)
     for key, value in rows.items():
         print(f"  {key:<{width}}  {value}")
+    if args.out:
+        print(f"  saved to {result.save(args.out)}")
     closed = result.trades[result.trades["status"] == "closed"]
     if len(closed):
         cols = [
@@ -272,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="dataset root folder")
     p.add_argument("--config", help="strategy config TOML (default: the seed's values)")
     _add_selection(p)
+    p.add_argument("--out", help="save the result to this folder (BacktestResult.load reads it)")
     p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser(
