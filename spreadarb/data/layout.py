@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -92,6 +93,25 @@ def list_files(
                         )
                     )
     return files, problems
+
+
+def dataset_root(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a dataset root; ``FileNotFoundError`` if it is not a folder."""
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {str(root)!r} does not exist")
+    return root
+
+
+def missing_table(root: Path, table: str) -> DataProblem | None:
+    """The problem of a required table whose folder is absent, else ``None``."""
+    if (root / table).is_dir() or not TABLES[table].required:
+        return None
+    return DataProblem(
+        kind=ProblemKind.MISSING_TABLE,
+        table=table,
+        message=f"required table folder {table}/ is missing",
+    )
 
 
 def root_problems(root: Path) -> list[DataProblem]:

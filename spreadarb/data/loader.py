@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 from spreadarb.data.checks import MarketTail, Where, check_table
 from spreadarb.data.contract import NS_PER_DAY, TABLES, TIMESTAMP_MAX_NS, TIMESTAMP_MIN_NS
 from spreadarb.data.dataset import Dataset, MarketTable, ReadStats, numeric_columns
-from spreadarb.data.errors import DataError, DataProblem, ProblemKind
-from spreadarb.data.layout import list_files
+from spreadarb.data.errors import DataError, DataProblem
+from spreadarb.data.layout import dataset_root, list_files, missing_table
 from spreadarb.data.reader import FileRead, read_file
 
 TimeLike = str | int | dt.datetime | np.datetime64 | Any
@@ -108,9 +108,7 @@ def load(
         If a required table is missing or any row read breaks the contract; it
         carries every problem found.
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset folder {str(root)!r} does not exist")
+    root = dataset_root(path)
     start_ns = None if start is None else to_ns(start, name="start")
     end_ns = None if end is None else to_ns(end, name="end")
     if start_ns is not None and end_ns is not None and end_ns <= start_ns:
@@ -132,14 +130,7 @@ def load(
     touched: list[str] = []
     for name, spec in TABLES.items():
         if not (root / name).is_dir():
-            if spec.required:
-                problems.append(
-                    DataProblem(
-                        kind=ProblemKind.MISSING_TABLE,
-                        table=name,
-                        message=f"required table folder {name}/ is missing",
-                    )
-                )
+            problems.extend(p for p in [missing_table(root, name)] if p is not None)
             reads[name] = []
             continue
         files, layout_problems = list_files(root, name, dates=dates, exchanges=exchange_set)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from spreadarb.data.checks import MarketTail, Where, check_table
 from spreadarb.data.contract import TABLES
 from spreadarb.data.errors import DataProblem, ProblemKind
-from spreadarb.data.layout import list_files, root_problems
+from spreadarb.data.layout import dataset_root, list_files, missing_table, root_problems
 from spreadarb.data.reader import read_file
 
 
@@ -33,20 +32,11 @@ def validate(path: str | os.PathLike[str]) -> list[DataProblem]:
     FileNotFoundError
         If ``path`` is not a folder.
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset folder {str(root)!r} does not exist")
+    root = dataset_root(path)
     problems = root_problems(root)
     for name, spec in TABLES.items():
         if not (root / name).is_dir():
-            if spec.required:
-                problems.append(
-                    DataProblem(
-                        kind=ProblemKind.MISSING_TABLE,
-                        table=name,
-                        message=f"required table folder {name}/ is missing",
-                    )
-                )
+            problems.extend(p for p in [missing_table(root, name)] if p is not None)
             continue
         files, layout_problems = list_files(root, name)
         problems.extend(layout_problems)
