@@ -19,7 +19,7 @@ from spreadarb.data.dataset import Dataset
 from spreadarb.enums import REASON_LABELS, Reason, opportunity_dt
 from spreadarb.frames import records_frame
 from spreadarb.kernels.scan import ScanParams, rank_nb, scan_symbol_nb
-from spreadarb.state import exchange_state, scan_grid, seconds_to_ns, symbol_state
+from spreadarb.state import ExchangeState, exchange_state, scan_grid, seconds_to_ns, symbol_state
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,11 +62,18 @@ def scan_params(config: StrategyConfig) -> ScanParams:
     )
 
 
-def scan_records(dataset: Dataset, config: StrategyConfig | None = None) -> np.ndarray:
+def scan_records(
+    dataset: Dataset,
+    config: StrategyConfig | None = None,
+    *,
+    exchanges: ExchangeState | None = None,
+) -> np.ndarray:
     """The opportunity log as ``opportunity_dt`` records, time-major (ts, then symbol).
 
     Sizing uses ``config.starting_capital`` as the available capital (the scan has no
-    portfolio; the backtest sizes with its own available capital).
+    portfolio; the backtest sizes with its own available capital). ``exchanges`` may pass
+    an :class:`~spreadarb.state.ExchangeState` already computed on the scan grid, so a
+    caller that needs it too (the backtest) does not compute it twice.
     """
     config = StrategyConfig() if config is None else config
     grid = scan_grid(dataset, config.scan_interval_s)
@@ -74,7 +81,10 @@ def scan_records(dataset: Dataset, config: StrategyConfig | None = None) -> np.n
     out = np.zeros((grid.size, n_sym), dtype=opportunity_dt)
     if grid.size == 0 or n_sym == 0:
         return out.reshape(-1)
-    exchanges = exchange_state(dataset, config, grid)
+    if exchanges is None:
+        exchanges = exchange_state(dataset, config, grid)
+    elif exchanges.latency_ms.shape != (len(dataset.exchanges), grid.size):
+        raise ValueError("exchanges was not computed on this dataset's scan grid")
     params = scan_params(config)
     n_exchanges = len(dataset.exchanges)
     for s in range(n_sym):

@@ -228,11 +228,14 @@ class EngineRun:
 def prepare(dataset: Dataset, config: StrategyConfig | None = None) -> EngineRun:
     """Scan the dataset and build every input of the engine kernel (see :class:`EngineRun`)."""
     config = StrategyConfig() if config is None else config
-    records = scan_records(dataset, config)
-    grid = scan_grid(dataset, config.scan_interval_s)
+    scan_times = scan_grid(dataset, config.scan_interval_s)
     check = scan_grid(dataset, config.position_check_interval_s)
-    grid = np.union1d(grid, check).astype(np.int64)
-    latency_ms = exchange_state(dataset, config, grid).latency_ms
+    grid = np.union1d(scan_times, check).astype(np.int64)
+    exchanges = exchange_state(dataset, config, grid)
+    # With the default intervals both grids are one: the scan reuses the latencies.
+    same_grid = grid.size == scan_times.size
+    records = scan_records(dataset, config, exchanges=exchanges if same_grid else None)
+    latency_ms = exchanges.latency_ms
     # Unknown latency (a silent feed) is taken as the stale threshold, not as zero; so is a
     # negative one, which means the recorder's clock is behind the exchange's and the
     # true latency cannot be told apart from the offset.
