@@ -805,7 +805,7 @@ def _advance(
                 if _known_fill(tw[tid, W_LONG_ENTRY], t, rec) and _known_fill(
                     tw[tid, W_SHORT_ENTRY], t, rec
                 ):
-                    _activate(tid, t, p, st, rec)
+                    _activate(tid, t, sx, st, rec)
         elif status == EXITING:
             long_done = _known_fill(_exit_order(tid, True, st), t, rec)
             short_done = _known_fill(_exit_order(tid, False, st), t, rec)
@@ -825,7 +825,7 @@ def _exit_order(tid: int, long_leg: bool, st: State) -> int:
 
 
 @jit
-def _activate(tid: int, t: int, p: EngineParams, st: State, rec: Records) -> None:
+def _activate(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     tr = rec.trades[tid]
     lo = rec.orders[st.tw[tid, W_LONG_ENTRY]]
     so = rec.orders[st.tw[tid, W_SHORT_ENTRY]]
@@ -842,20 +842,21 @@ def _activate(tid: int, t: int, p: EngineParams, st: State, rec: Records) -> Non
     lr = st.tw[tid, W_LEGOUT_ENTRY]
     if lr >= 0:
         hedge = so if rec.leg_outs[lr]["filled_leg_is_long"] else lo
-        _complete_leg_out(rec.leg_outs[lr], hedge, rec)
+        _complete_leg_out(rec.leg_outs[lr], hedge, sx.fee_maker[hedge["market"]], rec)
     st.tw[tid, W_TIMER] = INF
     st.tw[tid, W_TIMER_KIND] = T_NONE
 
 
 @jit
-def _complete_leg_out(lo_rec: np.ndarray, hedge: np.ndarray, rec: Records) -> None:
+def _complete_leg_out(
+    lo_rec: np.ndarray, hedge: np.ndarray, maker_fee: float, rec: Records
+) -> None:
     """Hedge price and cost of a leg-out: worse price than intended, plus the taker fee
     paid over the maker fee the limit would have paid."""
     lo_rec["hedge_time"] = hedge["fill_time"]
     lo_rec["hedge_price"] = hedge["fill_price"]
     qty = hedge["qty"]
     intended = lo_rec["intended_price"]
-    maker_fee = lo_rec["cost"]  # holds the maker fee rate until the hedge is done
     lo_rec["cost"] = (
         hedge["side"] * (hedge["fill_price"] - intended) * qty
         + hedge["fee"]
@@ -873,7 +874,6 @@ def _new_leg_out(
     filled_at: int,
     intended: float,
     qty: float,
-    maker_fee: float,
     rec: Records,
 ) -> int:
     k = rec.counts[2]
@@ -887,7 +887,7 @@ def _new_leg_out(
     r["intended_price"] = intended
     r["hedge_price"] = np.nan
     r["qty"] = qty
-    r["cost"] = maker_fee
+    r["cost"] = np.nan  # known once the hedge has executed
     rec.trades[tid]["leg_out_count"] += 1
     return k
 
@@ -930,7 +930,6 @@ def _on_timer(
                 h["fill_time"],
                 o["price"],
                 o["qty"],
-                sx.fee_maker[o["market"]],
                 rec,
             )
             hedge = _send_market(
@@ -953,7 +952,6 @@ def _on_timer(
                         rec.orders[other]["fill_time"],
                         o["price"],
                         o["qty"],
-                        sx.fee_maker[o["market"]],
                         rec,
                     )
                 mkt = _send_market(
@@ -1144,7 +1142,7 @@ def _close(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     short_hedged_out = lr_out >= 0 and rec.leg_outs[lr_out]["filled_leg_is_long"]
     if lr_out >= 0:
         hedge = lx if long_hedged_out else sx_
-        _complete_leg_out(rec.leg_outs[lr_out], hedge, rec)
+        _complete_leg_out(rec.leg_outs[lr_out], hedge, sx.fee_maker[hedge["market"]], rec)
     ml = le["market"]
     ms = se["market"]
     l_in, l_out, l_fee, l_slip = _leg_terms(
@@ -1318,14 +1316,14 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
                 intended = book.bid_px[row] if missing_long else book.ask_px[row]
                 qty = tr["position_size_usd"] / intended
             tw[tid, W_LEGOUT_ENTRY] = _new_leg_out(
-                tid, False, not missing_long, h["fill_time"], intended, qty, sx.fee_maker[mk], rec
+                tid, False, not missing_long, h["fill_time"], intended, qty, rec
             )
             hedge = _send_market(
                 t, gi, tid, mk, 1 if missing_long else -1, P_ENTRY_HEDGE, qty, book, sx, p, st, rec
             )
             _execute_market(rec.orders[hedge], t, book, sx, p, st)
             tw[tid, W_LONG_ENTRY if missing_long else W_SHORT_ENTRY] = hedge
-            _activate(tid, t, p, st, rec)
+            _activate(tid, t, sx, st, rec)
             tr["exit_reason"] = X_END_OF_DATA
             tr["exit_signal_time"] = t
         for long_leg in (True, False):
