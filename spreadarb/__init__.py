@@ -10,6 +10,7 @@ Public names::
     spreadarb.scan(dataset, config=None, *, backend="pandas") -> DataFrame
     spreadarb.slippage(size_usd, depth_usd)
     spreadarb.backtest(dataset, config=None) -> BacktestResult
+    spreadarb.sweep(dataset, grid, *, base=None, client=None, n_jobs=None, ...) -> DataFrame
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "load",
     "scan",
     "slippage",
+    "sweep",
     "synth",
     "validate",
     "write_table",
@@ -53,6 +55,7 @@ _LAZY_FUNCTIONS = {
     "scan": "spreadarb.scanner",
     "backtest": "spreadarb.simulation",
     "BacktestResult": "spreadarb.results",
+    "sweep": "spreadarb.sweeps",
 }
 
 

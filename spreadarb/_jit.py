@@ -21,7 +21,10 @@ JIT_DISABLED: bool = os.environ.get("SPREADARB_DISABLE_JIT", "0").strip().lower(
 
 
 def jit(fn: F) -> F:
-    """Compile ``fn`` with ``numba.njit(cache=True)`` unless JIT is disabled.
+    """Compile ``fn`` with ``numba.njit(cache=True, nogil=True)`` unless JIT is disabled.
+
+    ``nogil`` lets kernels run in parallel threads on shared arrays (the sweep's
+    local executor relies on it).
 
     The undecorated function stays reachable as ``fn.py_func`` in both modes, so
     tests can run the Python body and the compiled body on the same input.
@@ -31,4 +34,4 @@ def jit(fn: F) -> F:
         return fn
     import numba
 
-    return numba.njit(cache=True)(fn)
+    return numba.njit(cache=True, nogil=True)(fn)

@@ -209,6 +209,50 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import io
+
+    from spreadarb._io import atomic_write_bytes
+    from spreadarb.sweeps import load_grid, sweep
+
+    base, dataset = _config_and_dataset(args)
+    grid = load_grid(args.grid)
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        client = Client(args.scheduler)
+    try:
+        frame = sweep(
+            dataset,
+            grid,
+            base=base,
+            client=client,
+            n_jobs=args.n_jobs,
+            progress=not args.no_progress,
+            checkpoint=args.checkpoint,
+        )
+    finally:
+        if client is not None:
+            client.close()
+    failed = frame["error"].notna()
+    print(f"swept {len(frame):,} configurations on {args.path}; {int(failed.sum())} failed")
+    ok = frame[~failed]
+    if len(ok):
+        best = ok.sort_values("cumulative_pnl", ascending=False).head(args.top)
+        params = [c for c in frame.columns[1 : frame.columns.get_loc("config_key")]]
+        cols = [*params, "cumulative_pnl", "realistic_apr", "win_rate", "leg_out_count"]
+        print(f"\ntop {len(best)} by cumulative PnL:")
+        print(best[cols].to_string(index=False))
+    for _, row in frame[failed].head(args.top).iterrows():
+        print(f"config {row['config_id']}: {row['error']}")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    atomic_write_bytes(Path(args.out), buffer.getvalue())
+    print(f"\nwrote {args.out}")
+    return EXIT_OK
+
+
 def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", help="first ts_local to load, ISO 8601 (UTC if no zone)")
     p.add_argument("--end", help="end of the window (exclusive), ISO 8601")
@@ -276,6 +320,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(p)
     p.add_argument("--out", help="save the result to this folder (BacktestResult.load reads it)")
     p.set_defaults(func=_cmd_backtest)
+
+    p = sub.add_parser(
+        "sweep",
+        help="backtest every configuration of a parameter grid",
+        description="Backtest every configuration of a grid (TOML: config fields mapped to "
+        "lists of values, or [[configs]] tables of changes) on one dataset, sharing the "
+        "market features between configurations; one row per configuration with its "
+        "parameters, an error column and every metric, written to --out as Parquet. "
+        "See docs/sweeps.md.",
+    )
+    p.add_argument("path", help="dataset root folder")
+    p.add_argument("--grid", required=True, help="grid TOML file")
+    p.add_argument("--out", required=True, help="write the results to this Parquet file")
+    p.add_argument("--config", help="base strategy config TOML the grid changes")
+    _add_selection(p)
+    p.add_argument("--n-jobs", type=int, help="threads for a local sweep (default: all cores)")
+    p.add_argument(
+        "--checkpoint",
+        help="folder for finished rows; a rerun with the same folder skips them",
+    )
+    p.add_argument(
+        "--scheduler",
+        help="address of a Dask scheduler (e.g. tcp://host:8786) to run the sweep on; "
+        "its workers must see PATH",
+    )
+    p.add_argument("--top", type=int, default=10, help="best configurations to print")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser(
         "import",

@@ -19,7 +19,7 @@ from spreadarb.data.dataset import Dataset
 from spreadarb.enums import REASON_LABELS, Reason, opportunity_dt
 from spreadarb.frames import records_frame
 from spreadarb.kernels.scan import ScanParams, rank_nb, scan_symbol_nb
-from spreadarb.state import ExchangeState, exchange_state, scan_grid, seconds_to_ns, symbol_state
+from spreadarb.state import MarketFeatures, feature_params, market_features, seconds_to_ns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,33 +62,49 @@ def scan_params(config: StrategyConfig) -> ScanParams:
     )
 
 
+def scan_key(config: StrategyConfig, exchanges: Sequence[str]) -> tuple[Any, ...]:
+    """Everything of a config the scan records of a dataset with ``exchanges`` depend on.
+
+    Configs with equal keys scan to identical records, so a sweep scans once per key.
+    """
+    fees = tuple(
+        (config.fee(n, config.fees.entry_kind), config.fee(n, config.fees.exit_kind))
+        for n in exchanges
+    )
+    return (feature_params(config), scan_params(config), fees, int(config.top_n))
+
+
 def scan_records(
     dataset: Dataset,
     config: StrategyConfig | None = None,
     *,
-    exchanges: ExchangeState | None = None,
+    features: MarketFeatures | None = None,
 ) -> np.ndarray:
     """The opportunity log as ``opportunity_dt`` records, time-major (ts, then symbol).
 
     Sizing uses ``config.starting_capital`` as the available capital (the scan has no
-    portfolio; the backtest sizes with its own available capital). ``exchanges`` may pass
-    an :class:`~spreadarb.state.ExchangeState` already computed on the scan grid, so a
-    caller that needs it too (the backtest) does not compute it twice.
+    portfolio; the backtest sizes with its own available capital). ``features`` may pass
+    the :class:`~spreadarb.state.MarketFeatures` of this dataset for this config, already
+    computed by a caller that shares them (the backtest, a sweep).
     """
     config = StrategyConfig() if config is None else config
-    grid = scan_grid(dataset, config.scan_interval_s)
+    if features is None:
+        features = market_features(dataset, config)
+    elif features.params != feature_params(config):
+        raise ValueError(
+            "features were computed for other market-state parameters than the config's: "
+            f"{features.params} != {feature_params(config)}"
+        )
+    grid = features.scan_times
+    exchanges = features.exchanges
     n_sym = len(dataset.symbols)
     out = np.zeros((grid.size, n_sym), dtype=opportunity_dt)
     if grid.size == 0 or n_sym == 0:
         return out.reshape(-1)
-    if exchanges is None:
-        exchanges = exchange_state(dataset, config, grid)
-    elif exchanges.latency_ms.shape != (len(dataset.exchanges), grid.size):
-        raise ValueError("exchanges was not computed on this dataset's scan grid")
     params = scan_params(config)
     n_exchanges = len(dataset.exchanges)
     for s in range(n_sym):
-        st = symbol_state(dataset, config, grid, s, exchanges)
+        st = features.symbols[s]
         names = [dataset.exchanges[e] for e in st.venue_exchange]
         fee_entry = np.array([config.fee(n, config.fees.entry_kind) for n in names])
         fee_exit = np.array([config.fee(n, config.fees.exit_kind) for n in names])

@@ -34,7 +34,7 @@ from spreadarb.kernels.engine import (
 from spreadarb.kernels.scan import rank_nb
 from spreadarb.results import BacktestResult
 from spreadarb.scanner import scan_records
-from spreadarb.state import exchange_state, scan_grid, seconds_to_ns
+from spreadarb.state import MarketFeatures, market_features, seconds_to_ns
 
 
 def engine_params(config: StrategyConfig) -> EngineParams:
@@ -162,6 +162,40 @@ def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 
 @dataclass(frozen=True)
+class MarketEvents:
+    """The engine's config-independent inputs: books, prints and the merged event stream.
+
+    Built once per dataset by :func:`market_events` and shared by every backtest of it.
+    """
+
+    book: Book
+    prints: Prints
+    events: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def market_events(dataset: Dataset) -> MarketEvents:
+    """The :class:`MarketEvents` of a dataset (views of its arrays plus the event stream)."""
+    tk, tr = dataset.tickers, dataset.trades
+    return MarketEvents(
+        book=Book(
+            tk["ts_local"],
+            tk["ts_exchange"],
+            tk["bid_px"],
+            tk["bid_sz"],
+            tk["ask_px"],
+            tk["ask_sz"],
+            tk["bid_depth_usd"],
+            tk["ask_depth_usd"],
+            tk["funding_rate"],
+            tk["funding_interval_s"],
+            tk["next_funding_ts"],
+        ),
+        prints=Prints(tr["ts_local"], tr["ts_exchange"], tr["px"], tr["sz"], tr["side"]),
+        events=event_stream(dataset),
+    )
+
+
+@dataclass(frozen=True)
 class EngineRun:
     """Everything the engine kernel takes for one backtest, built by :func:`prepare`.
 
@@ -224,52 +258,72 @@ class EngineRun:
         self.simulate(state, rec)
         return rec
 
+    def result(self) -> BacktestResult:
+        """Run the kernel and wrap its records (trimmed copies) in a :class:`BacktestResult`."""
+        rec = self.run()
+        n = rec.counts
+        dataset = self.dataset
+        return BacktestResult(
+            dataset_exchanges=dataset.exchanges,
+            dataset_symbols=dataset.symbols,
+            market_exchange=dataset.market_exchange.copy(),
+            config=self.config,
+            trade_records=rec.trades[: n[0]].copy(),
+            order_records=rec.orders[: n[1]].copy(),
+            leg_out_records=rec.leg_outs[: n[2]].copy(),
+            rejection_records=rec.rejections[: n[3]].copy(),
+            equity_records=rec.equity[: n[4]].copy(),
+            opportunity_records=self.opportunities,
+            grid=self.static.grid,
+            latency_ms=self.latency_ms,
+        )
 
-def prepare(dataset: Dataset, config: StrategyConfig | None = None) -> EngineRun:
-    """Scan the dataset and build every input of the engine kernel (see :class:`EngineRun`)."""
+
+def prepare(
+    dataset: Dataset,
+    config: StrategyConfig | None = None,
+    *,
+    features: MarketFeatures | None = None,
+    events: MarketEvents | None = None,
+    opportunities: np.ndarray | None = None,
+) -> EngineRun:
+    """Scan the dataset and build every input of the engine kernel (see :class:`EngineRun`).
+
+    ``features``, ``events`` and ``opportunities`` let a caller that runs many configs
+    on one dataset (:func:`spreadarb.sweep`) pass what it already computed: the market
+    features for this config's :func:`~spreadarb.state.feature_params`, the dataset's
+    :class:`MarketEvents`, and the scan records of a config with the same
+    :func:`~spreadarb.scanner.scan_key`. Results are identical either way.
+    """
     config = StrategyConfig() if config is None else config
-    scan_times = scan_grid(dataset, config.scan_interval_s)
-    check = scan_grid(dataset, config.position_check_interval_s)
-    grid = np.union1d(scan_times, check).astype(np.int64)
-    exchanges = exchange_state(dataset, config, grid)
-    # With the default intervals both grids are one: the scan reuses the latencies.
-    same_grid = grid.size == scan_times.size
-    records = scan_records(dataset, config, exchanges=exchanges if same_grid else None)
-    latency_ms = exchanges.latency_ms
+    if features is None:
+        features = market_features(dataset, config)
+    if opportunities is None:
+        opportunities = scan_records(dataset, config, features=features)
+    if events is None:
+        events = market_events(dataset)
+    latency_ms = features.latency_ms
     # Unknown latency (a silent feed) is taken as the stale threshold, not as zero; so is a
     # negative one, which means the recorder's clock is behind the exchange's and the
     # true latency cannot be told apart from the offset.
     known = np.isfinite(latency_ms) & (latency_ms >= 0)
     latency_ns = np.rint(np.where(known, latency_ms, config.max_latency_ms) * 1e6).astype(np.int64)
-    tk, tr = dataset.tickers, dataset.trades
     names = [dataset.exchanges[e] for e in dataset.market_exchange]
     return EngineRun(
         dataset=dataset,
         config=config,
-        opportunities=records,
-        book=Book(
-            tk["ts_local"],
-            tk["ts_exchange"],
-            tk["bid_px"],
-            tk["bid_sz"],
-            tk["ask_px"],
-            tk["ask_sz"],
-            tk["bid_depth_usd"],
-            tk["ask_depth_usd"],
-            tk["funding_rate"],
-            tk["funding_interval_s"],
-            tk["next_funding_ts"],
-        ),
-        prints=Prints(tr["ts_local"], tr["ts_exchange"], tr["px"], tr["sz"], tr["side"]),
-        events=event_stream(dataset),
+        opportunities=opportunities,
+        book=events.book,
+        prints=events.prints,
+        events=events.events,
         static=Static(
-            grid=grid,
+            grid=features.grid,
             latency_ns=latency_ns,
             market_exchange=dataset.market_exchange.astype(np.int64),
             fee_maker=np.array([config.fee(n, "maker") for n in names], dtype=np.float64),
             fee_taker=np.array([config.fee(n, "taker") for n in names], dtype=np.float64),
         ),
-        candidates=entry_candidates(records, dataset, config),
+        candidates=entry_candidates(opportunities, dataset, config),
         params=engine_params(config),
         latency_ms=latency_ms,
     )
@@ -291,20 +345,4 @@ def backtest(dataset: Dataset, config: StrategyConfig | None = None) -> Backtest
         Ledger, orders, leg-outs, rejections, equity, opportunities and metrics; see
         ``docs/execution.md`` for the execution model.
     """
-    prepared = prepare(dataset, config)
-    rec = prepared.run()
-    n = rec.counts
-    return BacktestResult(
-        dataset_exchanges=dataset.exchanges,
-        dataset_symbols=dataset.symbols,
-        market_exchange=dataset.market_exchange.copy(),
-        config=prepared.config,
-        trade_records=rec.trades[: n[0]].copy(),
-        order_records=rec.orders[: n[1]].copy(),
-        leg_out_records=rec.leg_outs[: n[2]].copy(),
-        rejection_records=rec.rejections[: n[3]].copy(),
-        equity_records=rec.equity[: n[4]].copy(),
-        opportunity_records=prepared.opportunities,
-        grid=prepared.static.grid,
-        latency_ms=prepared.latency_ms,
-    )
+    return prepare(dataset, config).result()

@@ -13,6 +13,7 @@ times); per-exchange arrays are ``(n_exchanges, m)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,6 +61,48 @@ def scan_grid(dataset: Dataset, interval_s: float) -> np.ndarray:
     return np.arange(start, last + 1, step, dtype=np.int64)
 
 
+class FeatureParams(NamedTuple):
+    """The config values market state depends on; nothing else of the config reaches it.
+
+    Two configs with equal :func:`feature_params` have identical :class:`MarketFeatures`,
+    which is what lets a sweep compute them once per distinct value
+    (:func:`spreadarb.sweep`). Fields are as in :class:`~spreadarb.config.StrategyConfig`
+    and its :class:`~spreadarb.config.MetricScales`.
+    """
+
+    scan_interval_s: float
+    position_check_interval_s: float
+    latency_window_s: float
+    max_latency_ms: float
+    oi_mean_window_s: float
+    vwap_window_s: float
+    atr_bar_s: float
+    atr_window_bars: int
+    atr_trend_bars: int
+    liquidation_window_s: float
+    liquidation_bucket_bps: float
+    liquidation_cluster_min_usd: float
+
+
+def feature_params(config: StrategyConfig) -> FeatureParams:
+    """The :class:`FeatureParams` of a config."""
+    s = config.scales
+    return FeatureParams(
+        scan_interval_s=float(config.scan_interval_s),
+        position_check_interval_s=float(config.position_check_interval_s),
+        latency_window_s=float(config.latency_window_s),
+        max_latency_ms=float(config.max_latency_ms),
+        oi_mean_window_s=float(s.oi_mean_window_s),
+        vwap_window_s=float(s.vwap_window_s),
+        atr_bar_s=float(s.atr_bar_s),
+        atr_window_bars=int(s.atr_window_bars),
+        atr_trend_bars=int(s.atr_trend_bars),
+        liquidation_window_s=float(s.liquidation_window_s),
+        liquidation_bucket_bps=float(s.liquidation_bucket_bps),
+        liquidation_cluster_min_usd=float(s.liquidation_cluster_min_usd),
+    )
+
+
 @dataclass(frozen=True)
 class ExchangeState:
     """Per-exchange latency on the grid.
@@ -81,12 +124,12 @@ class ExchangeState:
     n_stale: np.ndarray
 
 
-def exchange_state(dataset: Dataset, config: StrategyConfig, grid: np.ndarray) -> ExchangeState:
+def exchange_state(dataset: Dataset, params: FeatureParams, grid: np.ndarray) -> ExchangeState:
     """Latency and staleness of every exchange of the dataset on ``grid``."""
     tickers = dataset.tickers
     n_ex = len(dataset.exchanges)
     latency = np.full((n_ex, grid.size), np.nan)
-    window = seconds_to_ns(config.latency_window_s)
+    window = seconds_to_ns(params.latency_window_s)
     for e in range(n_ex):
         markets = np.flatnonzero(dataset.market_exchange == e)
         parts = [tickers.rows(int(m)) for m in markets]
@@ -96,7 +139,7 @@ def exchange_state(dataset: Dataset, config: StrategyConfig, grid: np.ndarray) -
         latency[e] = rolling_mean_at_nb(ts[order], lag[order].astype(np.float64), grid, window)
         latency[e] /= 1e6
     with np.errstate(invalid="ignore"):
-        stale = ~(latency <= config.max_latency_ms)
+        stale = ~(latency <= params.max_latency_ms)
     return ExchangeState(latency_ms=latency, stale=stale, n_stale=stale.sum(axis=0))
 
 
@@ -153,13 +196,13 @@ def _gather(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 def symbol_state(
     dataset: Dataset,
-    config: StrategyConfig,
+    params: FeatureParams,
     grid: np.ndarray,
     symbol: int,
     exchanges: ExchangeState,
 ) -> SymbolState:
     """As-of state of every venue quoting ``symbol`` on ``grid``."""
-    scales = config.scales
+    scales = params
     markets = np.flatnonzero(dataset.market_symbol == symbol)
     j_count, m = markets.size, grid.size
     arrays = {
@@ -263,4 +306,61 @@ def symbol_state(
         liq_distance_bps=distance,
         has_liquidation_data=has_liq_at,
         **arrays,
+    )
+
+
+@dataclass(frozen=True)
+class MarketFeatures:
+    """Everything the scan and the engine derive from the market alone, for one
+    :class:`FeatureParams`: computed once, shared by every config that has those params.
+
+    Attributes
+    ----------
+    params
+        The params they were computed with.
+    scan_times
+        The scan grid (every ``scan_interval_s``).
+    exchanges
+        Exchange latency and staleness on ``scan_times``.
+    symbols
+        One :class:`SymbolState` per dataset symbol, on ``scan_times``.
+    grid
+        The engine's grid: the union of ``scan_times`` and the position-check grid.
+    latency_ms
+        ``(n_exchanges, grid.size)`` exchange latency on ``grid``.
+    """
+
+    params: FeatureParams
+    scan_times: np.ndarray
+    exchanges: ExchangeState
+    symbols: tuple[SymbolState, ...]
+    grid: np.ndarray
+    latency_ms: np.ndarray
+
+
+def market_features(dataset: Dataset, config: StrategyConfig | FeatureParams) -> MarketFeatures:
+    """Compute the :class:`MarketFeatures` of a dataset for a config (or its params)."""
+    params = config if isinstance(config, FeatureParams) else feature_params(config)
+    scan_times = scan_grid(dataset, params.scan_interval_s)
+    check = scan_grid(dataset, params.position_check_interval_s)
+    grid = np.union1d(scan_times, check).astype(np.int64)
+    exchanges = exchange_state(dataset, params, scan_times)
+    # With the default intervals both grids are one and the latencies are shared.
+    if grid.size == scan_times.size:
+        latency_ms = exchanges.latency_ms
+    else:
+        latency_ms = exchange_state(dataset, params, grid).latency_ms
+    symbols: tuple[SymbolState, ...] = ()
+    if scan_times.size:
+        symbols = tuple(
+            symbol_state(dataset, params, scan_times, s, exchanges)
+            for s in range(len(dataset.symbols))
+        )
+    return MarketFeatures(
+        params=params,
+        scan_times=scan_times,
+        exchanges=exchanges,
+        symbols=symbols,
+        grid=grid,
+        latency_ms=latency_ms,
     )
