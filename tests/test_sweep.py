@@ -221,8 +221,10 @@ def test_cli_sweep_writes_the_rows(sample, swept, tmp_path):
     )
     out = tmp_path / "rows.parquet"
     proc = subprocess.run(
-        [sys.executable, "-m", "spreadarb.cli", "sweep", str(SAMPLE), "--grid", str(grid)]
-        + ["--out", str(out), "--no-progress"],
+        [
+            *(sys.executable, "-m", "spreadarb.cli", "sweep", str(SAMPLE)),
+            *("--grid", str(grid), "--out", str(out), "--no-progress"),
+        ],
         capture_output=True,
         text=True,
         check=False,
