@@ -23,6 +23,11 @@ def test_notebook_executes(path):
     ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+    # Warnings are errors in the test suite; a notebook must not print one either.
+    warned = [
+        o["text"] for o in outputs if o.get("name") == "stderr" and "Warning" in o.get("text", "")
+    ]
+    assert not warned, warned
 
 
 def test_there_are_notebooks():
