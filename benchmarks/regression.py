@@ -16,8 +16,8 @@ shows in a diff. A change of results must come with ``--update`` and an entry in
 (b) **Speed.** Each timed step's fastest of five runs is divided by the fastest of five
 runs of an in-run baseline (a fixed numpy/pandas workload, interleaved with the step), so
 the ratio does not depend on the machine's speed or load as much as a wall time does.
-The ratios are printed and compared with ``benchmarks/golden/timing_ratios.json``; only a gross regression (a ratio more than 3x
-its committed value) fails, so noise never fails CI.
+The ratios are printed and compared with ``benchmarks/golden/timing_ratios.json``; only a
+gross regression (a ratio more than 3x its committed value) fails, so noise never fails CI.
 """
 
 from __future__ import annotations
