@@ -19,7 +19,13 @@ from spreadarb.data.dataset import Dataset
 from spreadarb.enums import REASON_LABELS, Reason, opportunity_dt
 from spreadarb.frames import records_frame
 from spreadarb.kernels.scan import ScanParams, rank_nb, scan_symbol_nb
-from spreadarb.state import MarketFeatures, feature_params, market_features, seconds_to_ns
+from spreadarb.state import (
+    MarketFeatures,
+    feature_params,
+    market_features,
+    seconds_to_ns,
+    symbol_state,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,7 +95,7 @@ def scan_records(
     """
     config = StrategyConfig() if config is None else config
     if features is None:
-        features = market_features(dataset, config)
+        features = market_features(dataset, config, keep_symbols=False)
     elif features.params != feature_params(config):
         raise ValueError(
             "features were computed for other market-state parameters than the config's: "
@@ -104,7 +110,11 @@ def scan_records(
     params = scan_params(config)
     n_exchanges = len(dataset.exchanges)
     for s in range(n_sym):
-        st = features.symbols[s]
+        st = (
+            features.symbols[s]
+            if features.symbols is not None
+            else symbol_state(dataset, features.params, grid, s, exchanges)
+        )
         names = [dataset.exchanges[e] for e in st.venue_exchange]
         fee_entry = np.array([config.fee(n, config.fees.entry_kind) for n in names])
         fee_exit = np.array([config.fee(n, config.fees.exit_kind) for n in names])

@@ -297,7 +297,7 @@ def prepare(
     """
     config = StrategyConfig() if config is None else config
     if features is None:
-        features = market_features(dataset, config)
+        features = market_features(dataset, config, keep_symbols=False)
     if opportunities is None:
         opportunities = scan_records(dataset, config, features=features)
     if events is None:
