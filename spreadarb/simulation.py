@@ -145,20 +145,23 @@ def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     of the concatenation), so the stream is deterministic.
     """
     tk, tr = dataset.tickers, dataset.trades
-    n_markets = dataset.n_markets
-    ts = np.concatenate([tk["ts_local"], tr["ts_local"]])
-    kind = np.concatenate([np.zeros(len(tk), np.int8), np.ones(len(tr), np.int8)])
-    row = np.concatenate([np.arange(len(tk), dtype=np.int64), np.arange(len(tr), dtype=np.int64)])
-    market = np.concatenate(
-        [
-            np.repeat(np.arange(n_markets, dtype=np.int32), tk.counts()),
-            np.repeat(np.arange(n_markets, dtype=np.int32), tr.counts()),
-        ]
-    )
+    n_tickers = len(tk)
     # Timsort (numpy's stable sort) merges the per-market runs natively: measured faster
     # than a k-way heap merge in numba on the synthetic day (2.5 s vs 3.7 s).
-    order = np.argsort(ts, kind="stable")
-    return ts[order], kind[order], row[order], market[order]
+    row = np.argsort(np.concatenate([tk["ts_local"], tr["ts_local"]]), kind="stable")
+    # Kind, row and market follow from the position in the concatenation, so only the
+    # times are concatenated: the peak memory of this step is about half of sorting four
+    # concatenated columns.
+    is_trade = row >= n_tickers
+    row[is_trade] -= n_tickers
+    ts = np.empty(row.size, dtype=np.int64)
+    market = np.empty(row.size, dtype=np.int32)
+    for table, mask in ((tk, ~is_trade), (tr, is_trade)):
+        rows = row[mask]
+        ts[mask] = table["ts_local"][rows]
+        market[mask] = np.searchsorted(table.offsets, rows, side="right") - 1
+        del rows
+    return ts, is_trade.astype(np.int8), row, market
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from spreadarb.data.checks import MarketTail, Where, check_table
 from spreadarb.data.contract import NS_PER_DAY, TABLES, TIMESTAMP_MAX_NS, TIMESTAMP_MIN_NS
 from spreadarb.data.dataset import Dataset, MarketTable, ReadStats, numeric_columns
 from spreadarb.data.errors import DataError, DataProblem
-from spreadarb.data.layout import dataset_root, list_files, missing_table
+from spreadarb.data.layout import PartitionFile, dataset_root, list_files, missing_table
 from spreadarb.data.reader import FileRead, read_file
 
 TimeLike = str | int | dt.datetime | np.datetime64 | Any
@@ -117,10 +117,50 @@ def load(
     exchange_set = _names(exchanges, "exchanges")
     dates = _dates(start_ns, end_ns)
 
+    # Two passes keep the peak memory near the size of the result: the first reads only the
+    # market keys (and ts_local for a window) to size every market's arrays; the second
+    # reads, checks and scatters one file at a time into them, then drops it.
     problems: list[DataProblem] = []
-    reads: dict[str, list[FileRead]] = {}
+    files_of: dict[str, list[PartitionFile]] = {}
+    for name in TABLES:
+        if not (root / name).is_dir():
+            problems.extend(p for p in [missing_table(root, name)] if p is not None)
+            files_of[name] = []
+            continue
+        files, layout_problems = list_files(root, name, dates=dates, exchanges=exchange_set)
+        # Hidden files are a writer's temporaries, not data; validate() reports them.
+        problems.extend(p for p in layout_problems if not Path(p.file or "").name.startswith("."))
+        files_of[name] = files
+    key_columns = ["exchange", "symbol"] + (
+        ["ts_local"] if start_ns is not None or end_ns is not None else []
+    )
+    keys_of: dict[str, list[tuple[np.ndarray, list[tuple[str, str]]] | None]] = {}
+    for name, files in files_of.items():
+        keys_of[name] = []
+        for f in files:
+            got = read_file(
+                f, columns=key_columns, start_ns=start_ns, end_ns=end_ns, symbols=symbol_set
+            )
+            # A file whose keys cannot be read is reported by the full read below.
+            keys_of[name].append(_market_keys(got.table) if isinstance(got, FileRead) else None)
+
+    present = sorted(
+        {
+            keys[int(c)]
+            for pieces in keys_of.values()
+            for piece in pieces
+            if piece is not None
+            for codes, keys in [piece]
+            for c in np.flatnonzero(np.bincount(codes, minlength=len(keys)))
+        }
+    )
+    exchanges = tuple(sorted({e for e, _ in present}))
+    symbols = tuple(sorted({s for _, s in present}))
+    market_of = {key: m for m, key in enumerate(present)}
+    n_markets = len(present)
+
     stats = {
-        "files_listed": 0,
+        "files_listed": sum(len(f) for f in files_of.values()),
         "files_read": 0,
         "row_groups_total": 0,
         "row_groups_read": 0,
@@ -128,18 +168,29 @@ def load(
         "rows_read": 0,
     }
     touched: list[str] = []
+    tables: dict[str, MarketTable] = {}
     for name, spec in TABLES.items():
-        if not (root / name).is_dir():
-            problems.extend(p for p in [missing_table(root, name)] if p is not None)
-            reads[name] = []
-            continue
-        files, layout_problems = list_files(root, name, dates=dates, exchanges=exchange_set)
-        # Hidden files are a writer's temporaries, not data; validate() reports them.
-        problems.extend(p for p in layout_problems if not Path(p.file or "").name.startswith("."))
-        stats["files_listed"] += len(files)
+        codes_of: list[np.ndarray | None] = []
+        counts = np.zeros(n_markets, dtype=np.int64)
+        for piece in keys_of[name]:
+            if piece is None:
+                codes_of.append(None)
+                continue
+            codes, keys = piece
+            lookup = np.array([market_of.get(k, -1) for k in keys], dtype=np.int64)
+            g = lookup[codes]
+            codes_of.append(g)
+            counts += np.bincount(g, minlength=n_markets)
+        offsets = np.zeros(n_markets + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        columns = {
+            c.name: np.empty(int(offsets[-1]), dtype=c.kind.numpy_dtype)
+            for c in spec.columns
+            if c.name in numeric_columns(name)
+        }
+        fill = offsets[:-1].copy()
         tails: dict[tuple[str, str], MarketTail] = {}
-        reads[name] = []
-        for f in files:
+        for f, g in zip(files_of[name], codes_of, strict=True):
             got = read_file(
                 f, columns=spec.column_names, start_ns=start_ns, end_ns=end_ns, symbols=symbol_set
             )
@@ -154,104 +205,28 @@ def load(
             stats["bytes_read"] += got.bytes_read
             stats["rows_read"] += got.table.num_rows
             touched.append(f.relative)
-            problems.extend(
-                check_table(
-                    got.table,
-                    spec,
-                    Where(
-                        file=f.relative,
-                        row_numbers=got.row_numbers,
-                        date=f.date,
-                        exchange=f.exchange,
-                    ),
-                    tails,
-                )
+            found = check_table(
+                got.table,
+                spec,
+                Where(
+                    file=f.relative, row_numbers=got.row_numbers, date=f.date, exchange=f.exchange
+                ),
+                tails,
             )
-            if got.table.num_rows:
-                reads[name].append(got)
+            problems.extend(found)
+            if problems or g is None or not got.table.num_rows:
+                continue  # the load fails; only the checks go on
+            if g.size != got.table.num_rows:
+                raise RuntimeError(f"{f.relative}: the file changed while it was being loaded")
+            _scatter(got.table, g, columns, fill, n_markets)
+            del got
+        if problems:
+            continue
+        tables[name] = MarketTable(name=name, columns=columns, offsets=offsets)
+        # Arrow's allocator keeps freed pages; hand them back now the files are consumed.
+        pa.default_memory_pool().release_unused()
     if problems:
         raise DataError(problems, context=f"dataset {str(root)!r}")
-    return _assemble(root, reads, start_ns, end_ns, ReadStats(**stats, files=tuple(touched)))
-
-
-def _market_keys(table: pa.Table) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """Per-row local market code and the (exchange, symbol) of each code."""
-    ex = pc.dictionary_encode(table.column("exchange").combine_chunks())
-    sym = pc.dictionary_encode(table.column("symbol").combine_chunks())
-    n_sym = len(sym.dictionary)
-    codes = ex.indices.to_numpy().astype(np.int64) * n_sym + sym.indices.to_numpy()
-    keys = [(e, s) for e in ex.dictionary.to_pylist() for s in sym.dictionary.to_pylist()]
-    return codes, keys
-
-
-def _assemble(
-    root: Path,
-    reads: dict[str, list[FileRead]],
-    start_ns: int | None,
-    end_ns: int | None,
-    stats: ReadStats,
-) -> Dataset:
-    local: dict[str, list[tuple[np.ndarray, list[tuple[str, str]]]]] = {
-        name: [_market_keys(r.table) for r in rs] for name, rs in reads.items()
-    }
-    present = sorted(
-        {
-            keys[int(c)]
-            for pieces in local.values()
-            for codes, keys in pieces
-            for c in np.flatnonzero(np.bincount(codes, minlength=len(keys)))
-        }
-    )
-    exchanges = tuple(sorted({e for e, _ in present}))
-    symbols = tuple(sorted({s for _, s in present}))
-    market_of = {key: m for m, key in enumerate(present)}
-    n_markets = len(present)
-
-    tables: dict[str, MarketTable] = {}
-    for name, rs in reads.items():
-        global_codes = []
-        for codes, keys in local[name]:
-            lookup = np.array([market_of.get(k, -1) for k in keys], dtype=np.int64)
-            global_codes.append(lookup[codes])
-        counts = np.zeros(n_markets, dtype=np.int64)
-        for g in global_codes:
-            counts += np.bincount(g, minlength=n_markets)
-        offsets = np.zeros(n_markets + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        columns = {
-            c.name: np.empty(int(offsets[-1]), dtype=c.kind.numpy_dtype)
-            for c in TABLES[name].columns
-            if c.name in numeric_columns(name)
-        }
-        fill = offsets[:-1].copy()
-        # Scatter each file's rows to their market's next free slots, in file order,
-        # so every market keeps its stored row order and no intermediate copy is made.
-        while rs:
-            r = rs.pop(0)
-            g = global_codes.pop(0)
-            values = {column: r.table.column(column).to_numpy() for column in columns}
-            del r
-            if g.size == 0 or bool((g[1:] >= g[:-1]).all()):
-                # The writer groups a file's rows by market: copy contiguous blocks.
-                edges = np.flatnonzero(np.diff(g)) + 1
-                starts = np.concatenate(([0], edges))
-                stops = np.concatenate((edges, [g.size]))
-                for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
-                    m = int(g[a])
-                    lo = int(fill[m])
-                    for column, out in columns.items():
-                        out[lo : lo + b - a] = values[column][a:b]
-                    fill[m] += b - a
-                continue
-            order = np.argsort(g, kind="stable")
-            sorted_g = g[order]
-            first_of = np.searchsorted(sorted_g, sorted_g, side="left")
-            dest = np.empty_like(order)
-            dest[order] = fill[sorted_g] + (np.arange(order.size) - first_of)
-            fill += np.bincount(g, minlength=n_markets)
-            for column, out in columns.items():
-                out[dest] = values[column]
-        tables[name] = MarketTable(name=name, columns=columns, offsets=offsets)
 
     market_exchange = np.array([exchanges.index(e) for e, _ in present], dtype=np.int32)
     market_symbol = np.array([symbols.index(s) for _, s in present], dtype=np.int32)
@@ -266,5 +241,62 @@ def _assemble(
         liquidations=tables["liquidations"],
         start_ns=start_ns,
         end_ns=end_ns,
-        read_stats=stats,
+        read_stats=ReadStats(**stats, files=tuple(touched)),
     )
+
+
+def _market_keys(table: pa.Table) -> tuple[np.ndarray, list[tuple[str, str]]] | None:
+    """Per-row local market code and the (exchange, symbol) of each code.
+
+    None when the keys are missing, null or not strings: the contract check of the full
+    read reports that file, and the load fails.
+    """
+    parts = []
+    for name in ("exchange", "symbol"):
+        if name not in table.column_names:
+            return None
+        column = table.column(name)
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if column.null_count or not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            return None
+        parts.append(pc.dictionary_encode(column.combine_chunks()))
+    ex, sym = parts
+    n_sym = len(sym.dictionary)
+    codes = ex.indices.to_numpy().astype(np.int64) * n_sym + sym.indices.to_numpy()
+    keys = [(e, s) for e in ex.dictionary.to_pylist() for s in sym.dictionary.to_pylist()]
+    return codes, keys
+
+
+def _scatter(
+    table: pa.Table,
+    g: np.ndarray,
+    columns: dict[str, np.ndarray],
+    fill: np.ndarray,
+    n_markets: int,
+) -> None:
+    """Copy one file's rows to their market's next free slots, in file order.
+
+    Every market keeps its stored row order; ``fill`` (each market's next free row) is
+    advanced in place.
+    """
+    values = {column: table.column(column).to_numpy() for column in columns}
+    if g.size == 0 or bool((g[1:] >= g[:-1]).all()):
+        # The writer groups a file's rows by market: copy contiguous blocks.
+        edges = np.flatnonzero(np.diff(g)) + 1
+        starts = np.concatenate(([0], edges))
+        stops = np.concatenate((edges, [g.size]))
+        for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+            m = int(g[a])
+            lo = int(fill[m])
+            for column, out in columns.items():
+                out[lo : lo + b - a] = values[column][a:b]
+            fill[m] += b - a
+        return
+    order = np.argsort(g, kind="stable")
+    sorted_g = g[order]
+    first_of = np.searchsorted(sorted_g, sorted_g, side="left")
+    dest = np.empty_like(order)
+    dest[order] = fill[sorted_g] + (np.arange(order.size) - first_of)
+    fill += np.bincount(g, minlength=n_markets)
+    for column, out in columns.items():
+        out[dest] = values[column]
