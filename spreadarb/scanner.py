@@ -9,7 +9,9 @@ reason it did not, and its rank among the passing rows of that scan time.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -109,7 +111,8 @@ def scan_records(
         return out.reshape(-1)
     params = scan_params(config)
     n_exchanges = len(dataset.exchanges)
-    for s in range(n_sym):
+
+    def scan_symbol(s: int) -> None:
         st = (
             features.symbols[s]
             if features.symbols is not None
@@ -145,6 +148,16 @@ def scan_records(
             params,
             out[:, s],
         )
+
+    # Symbols are independent and the kernels release the GIL: scan them on every core.
+    # Each writes only its own column of ``out``, so the result does not depend on order.
+    workers = min(n_sym, os.cpu_count() or 1)
+    if workers > 1 and features.symbols is None:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(scan_symbol, range(n_sym)))
+    else:
+        for s in range(n_sym):
+            scan_symbol(s)
     records = out.reshape(-1)
     passed = records["reason"] == Reason.PASSED
     records["rank"] = rank_nb(
