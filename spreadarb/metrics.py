@@ -1,6 +1,6 @@
 """Portfolio metrics: pure functions over a backtest's record arrays (SPEC §6).
 
-Formulas are documented in ``docs/execution.md``; each function states its own.
+Formulas are documented in ``docs/metrics.md``; each function states its own.
 """
 
 from __future__ import annotations
@@ -80,8 +80,69 @@ def max_drawdown(ts: np.ndarray, equity: np.ndarray) -> tuple[float, float, floa
     return usd, frac, longest / NS_PER_S
 
 
+def holding_time_distribution(seconds: np.ndarray) -> dict[str, float]:
+    """Count, mean and quantiles (min, 10, 25, 50, 75, 90 %, max) of holding times in s.
+
+    Quantiles are numpy's default (linear interpolation, ``pandas.Series.quantile``);
+    every value is NaN when there is no closed trade.
+    """
+    out: dict[str, float] = {"count": float(seconds.size)}
+    if seconds.size == 0:
+        out["mean"] = math.nan
+        out.update(dict.fromkeys(("min", "p10", "p25", "p50", "p75", "p90", "max"), math.nan))
+        return out
+    out["mean"] = float(np.mean(seconds))
+    for key, q in (
+        ("min", 0),
+        ("p10", 10),
+        ("p25", 25),
+        ("p50", 50),
+        ("p75", 75),
+        ("p90", 90),
+        ("max", 100),
+    ):
+        out[key] = float(np.percentile(seconds, q))
+    return out
+
+
+def latency_statistics(
+    grid: np.ndarray, latency_ms: np.ndarray, max_latency_ms: float
+) -> dict[str, float]:
+    """One venue's latency on the grid: mean, median, p99, max of the known values, and
+    how long it was stale.
+
+    A grid time is stale when the latency is unknown (no tickers in the rolling window)
+    or above ``max_latency_ms``. ``stale_fraction`` is the share of grid times that are
+    stale; ``stale_time_s`` weighs each grid time by the interval to the next one (the
+    last grid time weighs 0), so it is the time the venue spent stale;
+    ``unknown_fraction`` is the share of grid times with no latency at all.
+    """
+    nan = math.nan
+    known = latency_ms[np.isfinite(latency_ms)]
+    with np.errstate(invalid="ignore"):
+        stale = ~(latency_ms <= max_latency_ms)
+    widths = np.diff(grid, append=grid[-1:]) if grid.size else np.empty(0, dtype=np.int64)
+    n = latency_ms.size
+    return {
+        "mean_ms": float(known.mean()) if known.size else nan,
+        "p50_ms": float(np.percentile(known, 50)) if known.size else nan,
+        "p99_ms": float(np.percentile(known, 99)) if known.size else nan,
+        "max_ms": float(known.max()) if known.size else nan,
+        "stale_fraction": float(stale.mean()) if n else 0.0,
+        "stale_time_s": float(widths[stale].sum()) / NS_PER_S if n else 0.0,
+        "unknown_fraction": float(np.isnan(latency_ms).mean()) if n else 0.0,
+    }
+
+
+def _fill_rate(orders: np.ndarray, purpose: OrderPurpose) -> tuple[float, int]:
+    """(filled / sent, filled) for the orders of one purpose; NaN rate if none was sent."""
+    sent = orders[orders["purpose"] == purpose]
+    filled = int((sent["status"] == OrderStatus.FILLED).sum())
+    return (filled / sent.size if sent.size else math.nan), filled
+
+
 def portfolio_metrics(result: BacktestResult) -> dict[str, Any]:
-    """Every metric of SPEC §6 for a backtest result (see ``docs/execution.md``)."""
+    """Every metric of SPEC §6 for a backtest result (formulas: ``docs/metrics.md``)."""
     t = result.trade_records
     closed = t[t["status"] == TradeStatus.CLOSED]
     wins = int((closed["pnl_net"] > 0).sum())
@@ -94,8 +155,9 @@ def portfolio_metrics(result: BacktestResult) -> dict[str, Any]:
     returns = minute_returns(eq["ts"], eq["equity"])
     dd_usd, dd_frac, dd_s = max_drawdown(eq["ts"], eq["equity"])
     orders = result.order_records
-    harder = orders[orders["purpose"] == OrderPurpose.ENTRY_HARDER]
-    harder_filled = int((harder["status"] == OrderStatus.FILLED).sum())
+    harder_rate, harder_filled = _fill_rate(orders, OrderPurpose.ENTRY_HARDER)
+    easier_rate, _ = _fill_rate(orders, OrderPurpose.ENTRY_EASIER)
+    exit_rate, _ = _fill_rate(orders, OrderPurpose.EXIT_LIMIT)
     entry_leg_outs = int((~result.leg_out_records["on_exit"]).sum())
     held = (closed["exit_time"] - closed["entry_time"]) / NS_PER_S
     opp = result.opportunity_records
@@ -109,19 +171,14 @@ def portfolio_metrics(result: BacktestResult) -> dict[str, Any]:
         label: int((rejections["reason"] == code).sum())
         for code, label in enumerate(REJECT_REASON_LABELS)
     }
-    latency: dict[str, dict[str, float]] = {}
-    for e, name in enumerate(result.dataset_exchanges):
-        lat = result.latency_ms[e] if result.latency_ms.size else np.empty(0)
-        known = lat[np.isfinite(lat)]
-        with np.errstate(invalid="ignore"):
-            stale = float(np.mean(~(lat <= result.config.max_latency_ms))) if lat.size else 0.0
-        latency[name] = {
-            "mean_ms": float(known.mean()) if known.size else math.nan,
-            "p50_ms": float(np.percentile(known, 50)) if known.size else math.nan,
-            "p99_ms": float(np.percentile(known, 99)) if known.size else math.nan,
-            "max_ms": float(known.max()) if known.size else math.nan,
-            "stale_fraction": stale,
-        }
+    latency = {
+        name: latency_statistics(
+            result.grid,
+            result.latency_ms[e] if result.latency_ms.size else np.empty(0),
+            result.config.max_latency_ms,
+        )
+        for e, name in enumerate(result.dataset_exchanges)
+    }
     return {
         "starting_capital": capital,
         "final_equity": capital + cumulative,
@@ -149,10 +206,14 @@ def portfolio_metrics(result: BacktestResult) -> dict[str, Any]:
         "max_drawdown_usd": dd_usd,
         "max_drawdown_pct": dd_frac,
         "max_drawdown_duration_s": dd_s,
-        "harder_leg_fill_rate": harder_filled / harder.size if harder.size else math.nan,
+        "harder_leg_fill_rate": harder_rate,
+        "easier_leg_fill_rate": easier_rate,
+        "exit_limit_fill_rate": exit_rate,
         "leg_out_rate": entry_leg_outs / harder_filled if harder_filled else math.nan,
+        "exit_leg_outs": int(result.leg_out_records["on_exit"].sum()),
         "holding_time_median_s": float(np.median(held)) if held.size else math.nan,
         "holding_time_mean_s": float(np.mean(held)) if held.size else math.nan,
+        "holding_time_s": holding_time_distribution(held),
         "scan_rejections": scan_reasons,
         "backtest_rejections": backtest_reasons,
         "latency_by_exchange": latency,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +23,8 @@ from spreadarb.frames import records_frame
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
+    from matplotlib.figure import Figure
 
 NS_PER_DAY = 86_400 * 10**9
 
@@ -145,11 +147,74 @@ class BacktestResult:
             }
         )
 
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """The event log: one row per item the seed's monitoring module logs.
+
+        Kinds (column ``event``, in tie-break order): ``entry``, ``exit`` (prices,
+        profit, reason), ``leg_out`` (the leg that filled, the hedge), ``rejected_opportunity``
+        (a scan row that failed a hard constraint, with the value and the limit),
+        ``rejected_entry`` (a candidate the engine did not take or whose harder leg did not
+        fill), ``risk_violation`` (stop loss or spread widening, with the limit),
+        ``latency_violation`` (one row per episode of a venue above ``max_latency_ms``, with
+        its peak and duration) and ``data_problem`` (feed gaps, clock offsets, symbols
+        without a pair of venues). Columns and their meaning per kind: ``docs/metrics.md``.
+        """
+        from spreadarb.events import events_frame
+
+        return events_frame(self)
+
+    @cached_property
+    def daily(self) -> pd.DataFrame:
+        """Per UTC day (the seed's ``strategy:metrics:daily``): trades, win rate, PnL and
+        its attribution, leg-outs, rejected entries, equity at the end of the day.
+
+        A closed trade's PnL, fees, funding and leg-outs count on the day it closed, so
+        the ``pnl`` column sums to ``metrics["cumulative_pnl"]``.
+        """
+        from spreadarb.events import daily_frame
+
+        return daily_frame(self)
+
+    TABLES: ClassVar[tuple[str, ...]] = (
+        "trades",
+        "orders",
+        "leg_outs",
+        "rejections",
+        "equity",
+        "latency",
+        "opportunities",
+        "events",
+        "daily",
+    )
+    """Names of the DataFrame properties (the keys of :meth:`to_polars`)."""
+
+    def to_polars(self) -> PolarsTables:
+        """Every table as a polars DataFrame, converted on first access.
+
+        Returns
+        -------
+        PolarsTables
+            A read-only mapping from each name of :attr:`TABLES` to a ``polars.DataFrame``
+            with the same columns as the pandas property (categoricals stay categorical,
+            times are ``Datetime("ns", "UTC")``; ``daily``'s date index becomes a ``date``
+            column). ``result.to_polars()["trades"]``.
+        """
+        return PolarsTables(self)
+
+    # --- plots ------------------------------------------------------------------------
+
+    def plot(self) -> Figure:
+        """A one-page tearsheet (:func:`spreadarb.plots.tearsheet`)."""
+        from spreadarb.plots import tearsheet
+
+        return tearsheet(self)
+
     # --- metrics ----------------------------------------------------------------------
 
     @cached_property
     def metrics(self) -> dict[str, Any]:
-        """Portfolio metrics (SPEC §6); formulas in ``docs/execution.md``."""
+        """Portfolio metrics (SPEC §6); every formula in ``docs/metrics.md``."""
         from spreadarb.metrics import portfolio_metrics
 
         return portfolio_metrics(self)
@@ -166,11 +231,24 @@ class BacktestResult:
         "opportunity": "opportunities",
     }
 
-    def save(self, directory: str | os.PathLike[str]) -> Path:
+    def save(self, directory: str | os.PathLike[str], *, plots: bool = False) -> Path:
         """Write the result to ``directory``: every record table as Parquet (exact, as
         stored), the grid and latencies, the config as TOML, metrics as JSON.
 
         Each file is written atomically. :meth:`load` reads it back byte for byte.
+
+        Parameters
+        ----------
+        directory
+            Created if needed; files of an earlier save are replaced.
+        plots
+            Also write the tearsheet and every figure of :mod:`spreadarb.plots` as PNG
+            (``tearsheet.png``, ``equity.png``, ...; :data:`spreadarb.plots.FIGURES`).
+
+        Returns
+        -------
+        Path
+            ``directory``.
         """
         import json
 
@@ -200,6 +278,10 @@ class BacktestResult:
         atomic_write_text(
             out / "metrics.json", json.dumps(_json_safe(self.metrics), indent=2) + "\n"
         )
+        if plots:
+            from spreadarb.plots import save_figures
+
+            save_figures(self, out)
         return out
 
     @classmethod
@@ -259,6 +341,36 @@ class BacktestResult:
 
         scalars = {k: v for k, v in self.metrics.items() if not isinstance(v, dict)}
         return pd.DataFrame({"value": pd.Series(scalars, dtype=object)})
+
+
+class PolarsTables(Mapping[str, "pl.DataFrame"]):
+    """The tables of a :class:`BacktestResult` as polars DataFrames (see
+    :meth:`BacktestResult.to_polars`); each is converted once, on first access."""
+
+    def __init__(self, result: BacktestResult) -> None:
+        self._result = result
+        self._cache: dict[str, pl.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        if name not in BacktestResult.TABLES:
+            raise KeyError(f"{name!r} is not a table; tables: {', '.join(BacktestResult.TABLES)}")
+        if name not in self._cache:
+            import polars as pl
+
+            frame = getattr(self._result, name)
+            if name == "daily":
+                frame = frame.reset_index()
+            self._cache[name] = pl.from_pandas(frame)
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(BacktestResult.TABLES)
+
+    def __len__(self) -> int:
+        return len(BacktestResult.TABLES)
+
+    def __repr__(self) -> str:
+        return f"PolarsTables({', '.join(BacktestResult.TABLES)})"
 
 
 def _records_table(records: np.ndarray) -> Any:
