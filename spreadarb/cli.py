@@ -20,6 +20,13 @@ def _split(value: str) -> tuple[str, ...]:
     return items
 
 
+def _wrapped(*paragraphs: str) -> str:
+    """Paragraphs filled to 79 columns, for help that keeps its own line breaks."""
+    import textwrap
+
+    return "\n\n".join(textwrap.fill(p, 79) for p in paragraphs)
+
+
 def _assignment(text: str) -> tuple[str, object]:
     """``FIELD=VALUE`` with VALUE read as a Python literal (number, string, tuple)."""
     import ast
@@ -161,36 +168,102 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _default_out(path: str) -> Path:
+    """A new folder ``results/backtest-<dataset>-<UTC time>[-k]`` (never an existing one)."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = Path("results") / f"backtest-{Path(path).resolve().name}-{stamp}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for k in range(1, 1000):
+        candidate = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"could not create a new results folder next to {base}")
+
+
+def _fmt(value: float, spec: str) -> str:
+    """``value`` formatted, or ``n/a`` when it is undefined (NaN)."""
+    return "n/a" if value != value else format(value, spec)
+
+
 def _cmd_backtest(args: argparse.Namespace) -> int:
     import pandas as pd
+    from tqdm import tqdm
 
-    from spreadarb.simulation import backtest
+    from spreadarb.simulation import prepare
 
-    config, dataset = _config_and_dataset(args)
-    result = backtest(dataset, config)
-    m = result.metrics
-    print(f"backtest of {args.path}: {dataset.n_markets} markets, {m['days_elapsed'] * 24:.2f} h")
+    stages = ["load data", "scan", "simulate", "metrics"]
+    if not args.no_save:
+        stages += ["write results", "draw tearsheet" if args.plots else ""]
+    stages = [s for s in stages if s]
+    # disable=None: the bar shows on a terminal only (never in pipes, files or CI logs).
+    bar = tqdm(total=len(stages), desc="backtest", unit="stage", disable=args.quiet or None)
+
+    def stage(name: str) -> None:
+        bar.set_postfix_str(name)
+
+    try:
+        stage("load data")
+        config, dataset = _config_and_dataset(args)
+        bar.update()
+        stage("scan")
+        prepared = prepare(dataset, config)
+        bar.update()
+        stage("simulate")
+        result = prepared.result()
+        bar.update()
+        stage("metrics")
+        m = result.metrics
+        bar.update()
+        out = None
+        if not args.no_save:
+            stage("write results")
+            out = Path(args.out) if args.out else _default_out(args.path)
+            result.save(out)
+            bar.update()
+            if args.plots:
+                stage("draw tearsheet")
+                from spreadarb.plots import save_figures
+
+                save_figures(result, out)
+                bar.update()
+    finally:
+        bar.close()
+
+    hours = m["days_elapsed"] * 24
+    print(
+        f"backtest of {args.path}: {len(dataset.symbols)} symbols x "
+        f"{len(dataset.exchanges)} exchanges ({dataset.n_markets} markets), {hours:.2f} h, "
+        f"queue model {config.queue_model}"
+    )
     rows = {
-        "cumulative PnL (USD)": f"{m['cumulative_pnl']:,.2f}",
-        "realistic APR": f"{m['realistic_apr']:.2%}",
+        "cumulative PnL (USD)": _fmt(m["cumulative_pnl"], ",.2f"),
+        "realistic APR": _fmt(m["realistic_apr"], ".2%")
+        + (" (annualised from < 1 day: not meaningful)" if 0 < m["days_elapsed"] < 1 else ""),
+        "win rate": _fmt(m["win_rate"], ".1%")
+        + f" ({m['win_count']} of {m['trades_closed']} closed trades)",
+        "leg-outs (count, loss USD)": f"{m['leg_out_count']}, "
+        + _fmt(m["leg_out_total_loss"], ",.2f"),
         "trades opened / closed / rejected": (
             f"{m['trades_opened']} / {m['trades_closed']} / {m['trades_rejected']}"
         ),
-        "win rate": f"{m['win_rate']:.1%}",
-        "leg-outs (count, loss USD)": f"{m['leg_out_count']}, {m['leg_out_total_loss']:,.2f}",
         "PnL: price / funding / fees / slippage": (
             f"{m['price_pnl']:,.2f} / {m['funding_pnl']:,.2f} / {-m['fees']:,.2f} / "
             f"{-m['slippage_cost']:,.2f}"
         ),
-        "capital utilisation": f"{m['capital_utilisation']:.2%}",
+        "harder-leg fill rate": _fmt(m["harder_leg_fill_rate"], ".1%"),
+        "max drawdown (USD)": _fmt(m["max_drawdown_usd"], ",.2f"),
+        "capital utilisation": _fmt(m["capital_utilisation"], ".2%"),
     }
     width = max(len(k) for k in rows)
     for key, value in rows.items():
         print(f"  {key:<{width}}  {value}")
-    if args.out:
-        print(f"  saved to {result.save(args.out)}")
     closed = result.trades[result.trades["status"] == "closed"]
-    if len(closed):
+    if len(closed) and args.trades:
         cols = [
             "symbol",
             "long_exchange",
@@ -204,8 +277,13 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             "pnl_net",
         ]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
-            print("\nclosed trades:")
-            print(closed[cols].to_string(index=False))
+            shown = closed[cols].head(args.trades)
+            print(f"\nclosed trades ({len(shown)} of {len(closed)}):")
+            print(shown.to_string(index=False))
+    if out is not None:
+        print(f"\nresults saved to {out}/ (spreadarb.BacktestResult.load reads them back)")
+        if args.plots:
+            print(f"tearsheet: {out / 'tearsheet.png'}")
     return EXIT_OK
 
 
@@ -254,18 +332,29 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--start", help="first ts_local to load, ISO 8601 (UTC if no zone)")
-    p.add_argument("--end", help="end of the window (exclusive), ISO 8601")
-    p.add_argument("--symbols", type=_split, help="comma-separated symbols, e.g. BTC,ETH")
-    p.add_argument("--exchanges", type=_split, help="comma-separated exchanges")
+    p.add_argument(
+        "--start", metavar="TIME", help="first ts_local to load, ISO 8601 (UTC if no zone)"
+    )
+    p.add_argument("--end", metavar="TIME", help="end of the window (exclusive), ISO 8601")
+    p.add_argument(
+        "--symbols", type=_split, metavar="LIST", help="comma-separated symbols, e.g. BTC,ETH"
+    )
+    p.add_argument(
+        "--exchanges", type=_split, metavar="LIST", help="comma-separated exchanges, e.g. okx,bybit"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spreadarb`` command (also used to render its help)."""
     parser = argparse.ArgumentParser(
         prog="spreadarb",
-        description="Backtesting of cross-exchange perpetual-futures spread and funding-rate "
-        "arbitrage on Parquet market data (see docs/data.md for the data contract).",
+        description=_wrapped(
+            "Backtesting of cross-exchange perpetual-futures spread and funding-rate "
+            "arbitrage on Parquet market data (see docs/data.md for the data contract)."
+        ),
+        epilog="start with:  spreadarb backtest data/sample\n"
+        "help on a command:  spreadarb COMMAND --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -281,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-problems",
         type=int,
         default=200,
+        metavar="N",
         help="print at most this many problems (default 200)",
     )
     p.set_defaults(func=_cmd_validate)
@@ -302,23 +392,63 @@ def build_parser() -> argparse.ArgumentParser:
         "the full log as Parquet.",
     )
     p.add_argument("path", help="dataset root folder")
-    p.add_argument("--config", help="strategy config TOML (default: the seed's values)")
+    p.add_argument(
+        "--config", metavar="FILE.toml", help="strategy config TOML (default: the seed's values)"
+    )
     _add_selection(p)
-    p.add_argument("--top", type=int, default=10, help="passing opportunities to print")
-    p.add_argument("--out", help="write the opportunity log to this Parquet file")
+    p.add_argument(
+        "--top", type=int, default=10, metavar="N", help="passing opportunities to print (10)"
+    )
+    p.add_argument(
+        "--out", metavar="FILE.parquet", help="write the opportunity log to this Parquet file"
+    )
     p.set_defaults(func=_cmd_scan)
 
     p = sub.add_parser(
         "backtest",
-        help="backtest the strategy on a dataset",
-        description="Scan a dataset and simulate the strategy: atomic two-leg entries with "
-        "queue-aware passive fills, leg-out hedges, funding and exits (docs/execution.md). "
-        "Prints the portfolio metrics and the closed trades.",
+        help="backtest the strategy on a dataset; print a summary, save results and a tearsheet",
+        description=_wrapped(
+            "Scan a dataset and simulate the strategy: atomic two-leg entries with "
+            "queue-aware passive fills, leg-out hedges, funding and exits "
+            "(docs/execution.md).",
+            "Prints a summary (PnL, APR, win rate, leg-outs, ...) and the first closed "
+            "trades, and saves the result (Parquet tables, config.toml, metrics.json; "
+            "spreadarb.BacktestResult.load reads it) with tearsheet.png and one PNG per "
+            "figure to --out, by default a new folder under ./results/.",
+            "A progress bar by stage shows on a terminal. The first run in a fresh install "
+            "also compiles the kernels (about a minute); later runs reuse the compiled code.",
+        ),
+        epilog="examples:\n"
+        "  spreadarb backtest data/sample\n"
+        "  spreadarb backtest data/sample --config my.toml --out results/mine\n"
+        "  spreadarb backtest data/sample --symbols BTC,ETH --start 2024-08-08T07:30 "
+        "--end 2024-08-08T08:30",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("path", help="dataset root folder")
-    p.add_argument("--config", help="strategy config TOML (default: the seed's values)")
+    p.add_argument("path", help="dataset root folder (see docs/data.md)")
+    p.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="strategy config TOML, as written by StrategyConfig.to_toml (default: the "
+        "seed's values; fields are listed in docs/config.md)",
+    )
     _add_selection(p)
-    p.add_argument("--out", help="save the result to this folder (BacktestResult.load reads it)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder to save the result and PNGs to (created if needed; default: a new "
+        "folder results/backtest-<dataset>-<UTC time>)",
+    )
+    p.add_argument("--no-plots", dest="plots", action="store_false", help="do not draw the PNGs")
+    p.add_argument("--no-save", action="store_true", help="print the summary only; save nothing")
+    p.add_argument(
+        "--trades",
+        type=int,
+        default=10,
+        metavar="N",
+        help="print the first N closed trades (default 10; 0 for none)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser(
@@ -370,23 +500,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overwrite", action="store_true", help="replace the tables of an existing dataset in OUT"
     )
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--start", help="start time, ISO 8601, UTC (e.g. 2024-08-08T07:00:00)")
-    p.add_argument("--hours", type=float, help="length of the data in hours")
-    p.add_argument("--symbols", type=_split, help="comma-separated base assets, e.g. BTC,ETH,SOL")
+    p.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
+    p.add_argument(
+        "--start", metavar="TIME", help="start time, ISO 8601, UTC (e.g. 2024-08-08T07:00:00)"
+    )
+    p.add_argument("--hours", type=float, metavar="H", help="length of the data in hours")
+    p.add_argument(
+        "--symbols",
+        type=_split,
+        metavar="LIST",
+        help="comma-separated base assets, e.g. BTC,ETH,SOL",
+    )
     p.add_argument(
         "--exchanges",
         type=_split,
+        metavar="LIST",
         help="comma-separated venues (default: the 8 venues of the seed)",
     )
     p.add_argument(
         "--ticker-rate",
         dest="ticker_rate_hz",
         type=float,
+        metavar="HZ",
         help="mean ticker snapshots per second per market",
     )
     p.add_argument(
-        "--trade-rate", dest="trade_rate_hz", type=float, help="mean trades per second per market"
+        "--trade-rate",
+        dest="trade_rate_hz",
+        type=float,
+        metavar="HZ",
+        help="mean trades per second per market",
     )
     p.add_argument(
         "--set",
