@@ -4,7 +4,9 @@ Every function takes a :class:`~spreadarb.results.BacktestResult` and an optiona
 matplotlib ``Axes`` to draw into, and returns the ``Figure``. Figures are built with
 ``matplotlib.figure.Figure`` rather than ``pyplot``: they are not registered with a GUI
 backend or pyplot's figure list, so scripts and servers need no backend and nothing has
-to be closed. In Jupyter a returned figure is displayed as the cell's value.
+to be closed. In IPython and Jupyter a returned figure is displayed as the cell's value
+(:func:`_show_in_ipython` teaches IPython to render a ``Figure`` as PNG when no matplotlib
+integration has done so).
 """
 
 from __future__ import annotations
@@ -27,13 +29,41 @@ if TYPE_CHECKING:
 GAIN, LOSS, NEUTRAL, LIMIT = "#2a9d8f", "#e76f51", "#457b9d", "#d62828"
 
 
+def _show_in_ipython() -> None:
+    """Register a PNG formatter for ``Figure`` in a running IPython, unless one exists.
+
+    Figures made without pyplot are otherwise shown as ``<Figure size ...>`` in a notebook
+    until the inline backend happens to be loaded. IPython is never imported here: if it
+    is not running, there is nothing to do.
+    """
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+    from matplotlib.figure import Figure
+
+    shell = sys.modules["IPython"].get_ipython()
+    if shell is None:
+        return
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        formatter.lookup_by_type(Figure)
+    except KeyError:
+        formatter.for_type(Figure, lambda fig: figure_png(fig, bbox_inches="tight"))
+
+
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    from matplotlib.figure import Figure
+
+    _show_in_ipython()
+    return Figure(figsize=figsize, layout="constrained")
+
+
 def _canvas(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     """The figure and axes to draw on: the caller's, or a new figure with one Axes."""
     if ax is not None:
         return ax.get_figure(root=True), ax  # type: ignore[return-value]
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = _new_figure(figsize)
     return fig, fig.add_subplot()
 
 
@@ -310,9 +340,7 @@ def plot_summary(result: BacktestResult, ax: Axes | None = None) -> Figure:
 def tearsheet(result: BacktestResult) -> Figure:
     """One page: equity and drawdown, summary table, PnL attribution, spreads per trade,
     leg-outs, latency per venue and the score distribution."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(15, 17), layout="constrained")
+    fig = _new_figure((15, 17))
     grid = fig.add_gridspec(4, 2, height_ratios=[1.1, 1.0, 1.0, 1.0])
     plot_equity(result, fig.add_subplot(grid[0, :]))
     plot_summary(result, fig.add_subplot(grid[1, 0]))
@@ -335,10 +363,10 @@ def tearsheet(result: BacktestResult) -> Figure:
     return fig
 
 
-def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
+def figure_png(fig: Figure, *, dpi: int = 100, bbox_inches: str | None = None) -> bytes:
     """A figure rendered as PNG bytes (Agg)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=bbox_inches)
     return buffer.getvalue()
 
 

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+DRAWS_SPREADARB_FIGURES = {"quickstart", "execution"}
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
@@ -28,6 +29,17 @@ def test_notebook_executes(path):
         o["text"] for o in outputs if o.get("name") == "stderr" and "Warning" in o.get("text", "")
     ]
     assert not warned, warned
+    if path.stem in DRAWS_SPREADARB_FIGURES:
+        # spreadarb's figures are made without pyplot and must still show as images.
+        assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_notebooks_are_stored_without_outputs():
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, path.name
 
 
 def test_there_are_notebooks():
