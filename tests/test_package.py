@@ -24,6 +24,18 @@ def test_docs_data_md_documents_every_contract_column():
             assert f"| `{column.name}` | {column.kind.arrow_type} | {column.unit} |" in text
 
 
+def test_every_docs_page_is_in_the_site_navigation():
+    nav = (
+        (ROOT / "mkdocs.yml")
+        .read_text()
+        .split("\nnav:", 1)[1]
+        .split("\nmarkdown_extensions:", 1)[0]
+    )
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+    assert pages and all(f": {name}" in nav for name in pages), nav
+    assert "site/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
 def test_kernel_modules_import_only_numpy_math_numba():
     allowed = {"numpy", "math", "numba", "spreadarb._jit", "__future__", "typing"}
     for path in sorted((ROOT / "spreadarb" / "kernels").glob("*.py")):
