@@ -292,13 +292,16 @@ def _summary_rows(result: BacktestResult) -> list[tuple[str, str]]:
     return [
         ("cumulative PnL (USD)", num(m["cumulative_pnl"])),
         ("final equity (USD)", num(m["final_equity"])),
-        ("realistic APR", pct(m["realistic_apr"])),
+        (
+            "realistic APR",
+            pct(m["realistic_apr"]) + (" (< 1 day of data)" if m["days_elapsed"] < 1 else ""),
+        ),
         ("period (h)", num(m["days_elapsed"] * 24)),
         (
             "trades opened/closed/rejected",
             f"{m['trades_opened']}/{m['trades_closed']}/{m['trades_rejected']}",
         ),
-        ("win rate", pct(m["win_rate"])),
+        ("win rate", f"{pct(m['win_rate'])} ({m['win_count']}/{m['trades_closed']})"),
         ("average profit (USD)", num(m["average_profit"])),
         ("leg-outs (count / USD)", f"{m['leg_out_count']} / {num(m['leg_out_total_loss'])}"),
         ("leg-out loss rate", pct(m["leg_out_loss_rate"])),

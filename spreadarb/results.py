@@ -233,7 +233,9 @@ class BacktestResult:
 
     def save(self, directory: str | os.PathLike[str], *, plots: bool = False) -> Path:
         """Write the result to ``directory``: every record table as Parquet (exact, as
-        stored), the grid and latencies, the config as TOML, metrics as JSON.
+        stored), the grid and latencies, the config as TOML, metrics as JSON, and the
+        event log and daily table as labelled Parquet (``events.parquet``,
+        ``daily.parquet``, for other tools; :meth:`load` recomputes them).
 
         Each file is written atomically. :meth:`load` reads it back byte for byte.
 
@@ -266,6 +268,12 @@ class BacktestResult:
         for e, exchange in enumerate(self.dataset_exchanges):
             latency[exchange] = self.latency_ms[e] if n_ex else np.empty(0)
         _write_parquet(out / "latency.parquet", pa.table(latency))
+        # The derived tables, with labels, for readers other than spreadarb; load()
+        # recomputes them from the records rather than reading these.
+        _write_parquet(
+            out / "events.parquet", pa.Table.from_pandas(self.events, preserve_index=False)
+        )
+        _write_parquet(out / "daily.parquet", pa.Table.from_pandas(self.daily.reset_index()))
         self.config.to_toml(out / "config.toml")
         meta = {
             "exchanges": list(self.dataset_exchanges),

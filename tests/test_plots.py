@@ -103,7 +103,9 @@ def test_tearsheet_holds_every_panel(crafted):
         assert word in titles
     table = next(ax for ax in fig.axes if ax.get_title() == "Summary").tables[0]
     cells = {c.get_text().get_text() for c in table.get_celld().values()}
-    assert "16.00" in cells and "66.7%" in cells  # cumulative PnL, win rate
+    assert "16.00" in cells and "66.7% (2/3)" in cells  # cumulative PnL, win rate
+    apr = (16 / 10_000) / (300 / 86_400 / 365)
+    assert f"{apr:.1%} (< 1 day of data)" in cells
     assert len(render(fig)) > 10_000
 
 
