@@ -11,6 +11,8 @@ Public names::
     spreadarb.slippage(size_usd, depth_usd)
     spreadarb.backtest(dataset, config=None) -> BacktestResult
     spreadarb.sweep(dataset, grid, *, base=None, client=None, n_jobs=None, ...) -> DataFrame
+    spreadarb.BacktestResult.load(folder)               results saved with result.save(folder)
+    spreadarb.plots.tearsheet(result), plot_equity(result, ax=None), ...
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "__version__",
     "backtest",
     "load",
+    "plots",
     "scan",
     "slippage",
     "sweep",
@@ -50,7 +53,7 @@ __all__ = [
     "write_table",
 ]
 
-_LAZY_MODULES = {"synth": "spreadarb.synth"}
+_LAZY_MODULES = {"synth": "spreadarb.synth", "plots": "spreadarb.plots"}
 _LAZY_FUNCTIONS = {
     "scan": "spreadarb.scanner",
     "backtest": "spreadarb.simulation",

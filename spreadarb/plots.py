@@ -206,6 +206,7 @@ def plot_leg_outs(result: BacktestResult, ax: Axes | None = None) -> Figure:
     cum_ax = ax.twinx()
     cum_ax.step(x, np.cumsum(lo["cost"]), where="post", color="0.3", lw=1.0, label="cumulative")
     cum_ax.set_ylabel("cumulative (USD)")
+    cum_ax.set_ylim(bottom=min(0.0, float(np.cumsum(lo["cost"]).min())))
     handles = ax.get_legend_handles_labels()
     extra = cum_ax.get_legend_handles_labels()
     ax.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize="small", loc="upper left")

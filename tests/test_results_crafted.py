@@ -17,6 +17,8 @@ import pandas as pd
 import polars as pl
 import pytest
 from conftest import CRAFTED_T0, SECOND
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spreadarb.results import BacktestResult
 
@@ -288,3 +290,18 @@ def test_save_load_round_trip_with_plots(crafted, tmp_path):
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["cumulative_pnl"] == pytest.approx(16.0)
     assert saved["holding_time_s"]["p50"] == pytest.approx(90.0)
+
+
+@given(st.lists(st.booleans(), max_size=40))
+def test_runs_match_a_pandas_groupby(flags):
+    from spreadarb.events import runs
+
+    s = pd.Series(flags, dtype=bool)
+    group = s.ne(s.shift()).cumsum()
+    expected = [
+        (int(idx.min()), int(idx.max()) + 1)
+        for _, idx in s.index.to_series().groupby(group)
+        if len(idx) and s[idx.min()]
+    ]
+    start, end = runs(np.array(flags, dtype=bool))
+    assert list(zip(start.tolist(), end.tolist(), strict=True)) == expected
