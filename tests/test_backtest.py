@@ -512,6 +512,8 @@ def test_result_save_and_load_round_trip_exactly(result, tmp_path):
             "equity.parquet",
             "opportunities.parquet",
             "latency.parquet",
+            "events.parquet",
+            "daily.parquet",
             "config.toml",
             "result.json",
             "metrics.json",
