@@ -533,16 +533,22 @@ def daily_frame(result: BacktestResult) -> pd.DataFrame:
     stamps.append(result.rejection_records["ts"])
     every = np.concatenate(stamps)
     if every.size == 0:
+        counts = {"trades_opened", "trades_closed", "wins", "losses", "leg_outs"}
+        counts.add("rejected_entries")
         return pd.DataFrame(
-            {c: pd.Series(dtype=np.float64) for c in DAILY_COLUMNS},
-            index=pd.DatetimeIndex([], tz="UTC", name="date"),
+            {c: pd.Series(dtype=np.int64 if c in counts else np.float64) for c in DAILY_COLUMNS},
+            index=pd.DatetimeIndex(np.array([], dtype="datetime64[ns]"), name="date").tz_localize(
+                "UTC"
+            ),
         )
     day_ns = 86_400 * NS_PER_S
     first, last = every.min() // day_ns, every.max() // day_ns
     n = int(last - first + 1)
 
     def per_day(ts: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(ts // day_ns - first, weights=weights, minlength=n)
+        counts = np.bincount(ts // day_ns - first, weights=weights, minlength=n)
+        # bincount gives integers when ``weights`` is empty: sums are always float.
+        return counts if weights is None else counts.astype(np.float64)
 
     day = closed["exit_time"]
     wins = per_day(day, (closed["pnl_net"] > 0).astype(np.float64)).astype(np.int64)

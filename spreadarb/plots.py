@@ -309,7 +309,11 @@ def _summary_rows(result: BacktestResult) -> list[tuple[str, str]]:
         ("harder-leg fill rate", pct(m["harder_leg_fill_rate"])),
         ("capital utilisation", pct(m["capital_utilisation"])),
         ("max drawdown (USD)", num(m["max_drawdown_usd"])),
-        ("Sharpe / Sortino (1-min, ann.)", f"{num(m['sharpe'])} / {num(m['sortino'])}"),
+        (
+            "Sharpe / Sortino (1-min, ann.)",
+            f"{num(m['sharpe'])} / {num(m['sortino'])}"
+            + (" (< 1 day of data)" if m["days_elapsed"] < 1 else ""),
+        ),
         ("median holding time (s)", num(m["holding_time_median_s"], ",.1f")),
         (
             "orders sent",

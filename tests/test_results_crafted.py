@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -239,6 +240,17 @@ def test_empty_result_tables(crafted_no_trades):
     d = r.daily
     assert d["trades_closed"].tolist() == [0, 0] and d["pnl"].tolist() == [0.0, 0.0]
     assert d["win_rate"].isna().all()
+    # Nothing at all (no grid, no trade): empty tables with the usual columns and dtypes.
+    empty = replace(
+        r,
+        equity_records=r.equity_records[:0],
+        opportunity_records=r.opportunity_records[:0],
+        grid=r.grid[:0],
+        latency_ms=np.empty((2, 0)),
+    )
+    assert empty.events.empty and list(empty.events.columns) == list(r.events.columns)
+    assert empty.daily.empty and (empty.daily.dtypes == r.daily.dtypes).all()
+    assert str(empty.daily.index.dtype) == "datetime64[ns, UTC]"
 
 
 def test_to_polars_matches_pandas(crafted):
