@@ -35,7 +35,12 @@ class BacktestResult:
 
     The ``*_records`` attributes are the kernels' numpy structured arrays; the
     properties without the suffix are pandas DataFrames with exchange, symbol and
-    enum codes turned into labels and timestamps into UTC datetimes.
+    enum codes turned into labels and timestamps into UTC datetimes: ``trades``,
+    ``orders``, ``leg_outs``, ``rejections``, ``equity``, ``latency``,
+    ``opportunities``, and the derived ``events`` (the seed's monitoring log) and
+    ``daily``. :meth:`to_polars` gives them as polars, :attr:`metrics` the portfolio
+    metrics, :meth:`summary` the scalar ones as a table, :meth:`plot` a tearsheet;
+    :meth:`save` and :meth:`load` write and read a folder. See ``docs/metrics.md``.
     """
 
     dataset_exchanges: tuple[str, ...]
