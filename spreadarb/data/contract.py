@@ -292,7 +292,47 @@ LIQUIDATIONS = TableSpec(
 )
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in (TICKERS, TRADES, LIQUIDATIONS)}
-"""Every contract table by name, in canonical order."""
+"""The market-data tables by name, in canonical order: what :func:`spreadarb.load` reads."""
+
+FUNDING = TableSpec(
+    name="funding",
+    required=False,
+    description="Settled funding prints, one row per market and settlement (optional table; "
+    "the only table of a funding-only dataset).",
+    columns=(
+        Column(
+            name="ts_local",
+            kind=Kind.TIMESTAMP,
+            unit="ns since epoch, UTC",
+            description="Settlement time of the print (when the rate was applied and became "
+            "known); non-decreasing within a market.",
+        ),
+        _EXCHANGE,
+        _SYMBOL,
+        Column(
+            name="funding_rate",
+            kind=Kind.FLOAT,
+            unit="fraction per funding interval",
+            description="Rate settled at ts_local: what a long paid (a short received) per unit "
+            "notional. 0.0001 = 0.01 %.",
+        ),
+        Column(
+            name="funding_interval_s",
+            kind=Kind.SECONDS,
+            unit="s",
+            description="Funding interval the rate applies to (3600, 14400, 28800, ...).",
+            bound=Bound.POSITIVE,
+        ),
+    ),
+)
+
+ALL_TABLES: dict[str, TableSpec] = {**TABLES, FUNDING.name: FUNDING}
+"""Every table a dataset folder may hold: the market-data tables plus ``funding``.
+
+A dataset is either a market-data dataset (``tickers`` and ``trades`` required,
+``liquidations`` and ``funding`` optional) or a *funding-only* dataset (only
+``funding``), which ``validate`` accepts and :func:`spreadarb.load_funding` reads.
+"""
 
 PRICE_COLUMNS: dict[str, tuple[str, ...]] = {
     "tickers": ("bid_px", "ask_px"),
@@ -314,9 +354,11 @@ NS_PER_DAY = 86_400 * 10**9
 def table_spec(table: str) -> TableSpec:
     """Return the spec of ``table`` or raise a ``ValueError`` naming the valid tables."""
     try:
-        return TABLES[table]
+        return ALL_TABLES[table]
     except KeyError:
-        raise ValueError(f"unknown table {table!r}; the contract has {', '.join(TABLES)}") from None
+        raise ValueError(
+            f"unknown table {table!r}; the contract has {', '.join(ALL_TABLES)}"
+        ) from None
 
 
 def partition_dir(root: Path, table: str, date: str, exchange: str) -> Path:
