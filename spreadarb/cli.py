@@ -281,11 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
         "import",
         help="import recordings from other tools into the data contract",
         description="Convert recordings into a dataset in the data contract "
-        "(docs/data.md). Formats: binance-ws.",
+        "(docs/importing.md). Formats: binance-ws, tardis.",
     )
     from spreadarb.importers.binance_ws import add_cli
 
-    add_cli(p.add_subparsers(dest="importer", required=True, metavar="FORMAT"))
+    formats = p.add_subparsers(dest="importer", required=True, metavar="FORMAT")
+    add_cli(formats)
+    from spreadarb.importers.tardis import add_cli as add_tardis_cli
+
+    add_tardis_cli(formats)
 
     p = sub.add_parser(
         "synth",

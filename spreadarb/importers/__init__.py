@@ -6,6 +6,8 @@ Every importer streams its sources (bounded memory) and writes through
 - :func:`import_binance_ws`: raw Binance futures websocket recordings
   (``<receive_ts_ns> <raw JSON>`` per line: ``bookTicker``, ``trade``, ``depth@0ms``
   diffs, REST depth snapshots, optionally ``markPrice`` and ``forceOrder``).
+- :func:`import_tardis`: Tardis.dev CSV files (quotes, book snapshots, trades,
+  derivative ticker, liquidations).
 """
 
 from __future__ import annotations
@@ -16,5 +18,14 @@ from spreadarb.importers.binance_ws import (
     SequenceGap,
     import_binance_ws,
 )
+from spreadarb.importers.tardis import TardisMarketSummary, TardisSummary, import_tardis
 
-__all__ = ["ImportSummary", "MarketSummary", "SequenceGap", "import_binance_ws"]
+__all__ = [
+    "ImportSummary",
+    "MarketSummary",
+    "SequenceGap",
+    "TardisMarketSummary",
+    "TardisSummary",
+    "import_binance_ws",
+    "import_tardis",
+]

@@ -371,6 +371,7 @@ class MonotonicGuard:
     """Raises when ``ts_local`` goes backwards within a market of a table (never reorders)."""
 
     def __init__(self) -> None:
+        self.first: dict[tuple[str, Hashable], int] = {}
         self.last: dict[tuple[str, Hashable], int] = {}
 
     def check(self, table: str, market: Hashable, ts: int, where: str, name: str) -> None:
@@ -384,6 +385,8 @@ class MonotonicGuard:
                 "rows: the source is not in receive order (rows before this one may already "
                 "have been written)"
             )
+        if last is None:
+            self.first[key] = ts
         self.last[key] = ts
 
 
