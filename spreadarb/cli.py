@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         "import",
         help="import recordings from other tools into the data contract",
         description="Convert recordings into a dataset in the data contract "
-        "(docs/importing.md). Formats: binance-ws, tardis.",
+        "(docs/importing.md). Formats: binance-ws, bybit-ws, tardis.",
     )
     from spreadarb.importers.binance_ws import add_cli
 
@@ -290,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     from spreadarb.importers.tardis import add_cli as add_tardis_cli
 
     add_tardis_cli(formats)
+    from spreadarb.importers.bybit_ws import add_cli as add_bybit_cli
+
+    add_bybit_cli(formats)
 
     p = sub.add_parser(
         "synth",

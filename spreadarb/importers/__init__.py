@@ -6,6 +6,8 @@ Every importer streams its sources (bounded memory) and writes through
 - :func:`import_binance_ws`: raw Binance futures websocket recordings
   (``<receive_ts_ns> <raw JSON>`` per line: ``bookTicker``, ``trade``, ``depth@0ms``
   diffs, REST depth snapshots, optionally ``markPrice`` and ``forceOrder``).
+- :func:`import_bybit_ws`: cryptofeed-style raw Bybit v5 recordings (tickers, order
+  book snapshots and deltas, trades, liquidations).
 - :func:`import_tardis`: Tardis.dev CSV files (quotes, book snapshots, trades,
   derivative ticker, liquidations).
 """
@@ -18,14 +20,18 @@ from spreadarb.importers.binance_ws import (
     SequenceGap,
     import_binance_ws,
 )
+from spreadarb.importers.bybit_ws import BybitMarketSummary, BybitSummary, import_bybit_ws
 from spreadarb.importers.tardis import TardisMarketSummary, TardisSummary, import_tardis
 
 __all__ = [
+    "BybitMarketSummary",
+    "BybitSummary",
     "ImportSummary",
     "MarketSummary",
     "SequenceGap",
     "TardisMarketSummary",
     "TardisSummary",
     "import_binance_ws",
+    "import_bybit_ws",
     "import_tardis",
 ]
