@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         "import",
         help="import recordings from other tools into the data contract",
         description="Convert recordings into a dataset in the data contract "
-        "(docs/importing.md). Formats: binance-ws, bybit-ws, tardis.",
+        "(docs/importing.md). Formats: binance-ws, bybit-ws, tardis, funding-history.",
     )
     from spreadarb.importers.binance_ws import add_cli
 
@@ -293,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     from spreadarb.importers.bybit_ws import add_cli as add_bybit_cli
 
     add_bybit_cli(formats)
+    from spreadarb.importers.funding_history import add_cli as add_funding_cli
+
+    add_funding_cli(formats)
 
     p = sub.add_parser(
         "synth",

@@ -94,6 +94,9 @@ class TableSpec:
     columns: tuple[Column, ...]
     required: bool
     description: str
+    partition: str = "D"
+    """Length of a ``date=`` partition: ``"D"`` a UTC day, ``"Y"`` a UTC year (named by its
+    first day). Market data is partitioned by day; sparse tables (``funding``) by year."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -297,6 +300,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (TICKERS, TRADES, LIQUIDATION
 FUNDING = TableSpec(
     name="funding",
     required=False,
+    partition="Y",
     description="Settled funding prints, one row per market and settlement (optional table; "
     "the only table of a funding-only dataset).",
     columns=(
@@ -349,6 +353,19 @@ TIMESTAMP_MAX_NS = 4_102_444_800 * 10**9
 PARQUET_COMPRESSION = "zstd"
 PARQUET_SUFFIX = ".parquet"
 NS_PER_DAY = 86_400 * 10**9
+
+
+def partition_days(ts_ns: np.ndarray, partition: str = "D") -> np.ndarray:
+    """First UTC day (days since the epoch) of the ``date=`` partition of each timestamp.
+
+    ``partition`` is a :attr:`TableSpec.partition`: ``"D"`` (the day itself) or ``"Y"``
+    (January 1st of the year).
+    """
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    if partition == "D":
+        return ts // NS_PER_DAY
+    periods = ts.astype("datetime64[ns]").astype(f"datetime64[{partition}]")
+    return periods.astype("datetime64[D]").astype(np.int64)
 
 
 def table_spec(table: str) -> TableSpec:

@@ -8,6 +8,8 @@ Every importer streams its sources (bounded memory) and writes through
   diffs, REST depth snapshots, optionally ``markPrice`` and ``forceOrder``).
 - :func:`import_bybit_ws`: cryptofeed-style raw Bybit v5 recordings (tickers, order
   book snapshots and deltas, trades, liquidations).
+- :func:`import_funding_history`: funding-rate histories (CSV / JSON) into a funding-only
+  dataset.
 - :func:`import_tardis`: Tardis.dev CSV files (quotes, book snapshots, trades,
   derivative ticker, liquidations).
 """
@@ -21,11 +23,18 @@ from spreadarb.importers.binance_ws import (
     import_binance_ws,
 )
 from spreadarb.importers.bybit_ws import BybitMarketSummary, BybitSummary, import_bybit_ws
+from spreadarb.importers.funding_history import (
+    FundingMarketSummary,
+    FundingSummary,
+    import_funding_history,
+)
 from spreadarb.importers.tardis import TardisMarketSummary, TardisSummary, import_tardis
 
 __all__ = [
     "BybitMarketSummary",
     "BybitSummary",
+    "FundingMarketSummary",
+    "FundingSummary",
     "ImportSummary",
     "MarketSummary",
     "SequenceGap",
@@ -33,5 +42,6 @@ __all__ = [
     "TardisSummary",
     "import_binance_ws",
     "import_bybit_ws",
+    "import_funding_history",
     "import_tardis",
 ]
