@@ -52,11 +52,31 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return _print_summary(args.path, header=f"{args.path}: valid, no problems found")
 
 
+def _print_funding_summary(path: str, *, header: str) -> int:
+    """Summary of a funding-only dataset: prints per market and their time range."""
+    from spreadarb.data.funding import load_funding
+
+    frame = load_funding(path)
+    print(header)
+    print(f"funding-only dataset: {len(frame):,} funding prints")
+    per_market = frame.groupby(["exchange", "symbol"]).agg(
+        prints=("ts_local", "size"),
+        first=("time", "min"),
+        last=("time", "max"),
+        interval_s=("funding_interval_s", "median"),
+    )
+    print(per_market.to_string())
+    return EXIT_OK
+
+
 def _print_summary(path: str, *, header: str) -> int:
     import pandas as pd
 
+    from spreadarb.data.layout import is_funding_only
     from spreadarb.data.loader import load
 
+    if is_funding_only(Path(path)):
+        return _print_funding_summary(path, header=header)
     dataset = load(path)
     summary = dataset.summary()
     print(header)

@@ -272,3 +272,9 @@ def test_cli(tmp_path, capsys):
     assert code == 0
     assert "okx_inverse/ETH: 1,642 prints" in capsys.readouterr().out
     assert main(["import", "funding-history", str(OPTIMISING), "--out", str(out)]) == 2
+    capsys.readouterr()
+    assert main(["validate", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "valid, no problems found" in text and "funding-only dataset: 19,704 funding" in text
+    assert main(["info", str(out)]) == 0
+    assert "okx_inverse" in capsys.readouterr().out

@@ -361,3 +361,48 @@ def test_cli_subprocess_help():
         env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])},
     )
     assert "--contract-size" in done.stdout and "--no-progress" in done.stdout
+
+
+def test_progress_bar_is_off_without_a_terminal(files, tmp_path, capsys):
+    from spreadarb.importers._common import progress_bar
+
+    assert progress_bar(10, "x", False) is None
+    bar = progress_bar(10, "x", True)
+    assert bar.disable  # pytest captures stderr: not a terminal
+    bar.close()
+    import_tardis(list(files.values()), tmp_path / "ds", progress=True)
+    assert capsys.readouterr().err == ""
+
+
+def _big_trades(path: Path, n: int) -> Path:
+    ts = T0 + np.arange(n, dtype=np.int64) * 1000
+    frame = pd.DataFrame(
+        {
+            "exchange": "binance-futures",
+            "symbol": "BTCUSDT",
+            "timestamp": ts,
+            "local_timestamp": ts + 7,
+            "id": np.arange(n),
+            "side": np.where(np.arange(n) % 2 == 0, "buy", "sell"),
+            "price": 60000.0 + (np.arange(n) % 100) * 0.1,
+            "amount": 0.001 + (np.arange(n) % 7) * 0.001,
+        }
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_memory_does_not_grow_with_the_input(tmp_path):
+    """Streaming: Python memory held during an import does not scale with the file's rows."""
+    import tracemalloc
+
+    peaks = []
+    for n in (20_000, 80_000):
+        src = _big_trades(tmp_path / f"binance-futures_trades_{n}.csv", n)
+        tracemalloc.start()
+        summary = import_tardis([src], tmp_path / f"ds{n}", flush_rows=5_000, block_size=64 << 10)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert summary.market("binance", "BTC").trades == n
+    # Four times the rows, about the same peak (a whole-file read would need ~4x).
+    assert peaks[1] < 1.5 * peaks[0], peaks
