@@ -332,8 +332,20 @@ def test_unknown_contract_size_is_refused_and_can_be_given():
         2
     ] == SizeRule(base_per_contract=1.0)
     assert resolve_market("deribit", "ETH-PERPETUAL", exchanges={"deribit": "drb"})[0] == "drb"
-    for venue_symbol in ("BTC-USDT-SWAP", "XBTUSDTM", "BTC_USDT", "BTC-USD-PERP", "BTC/USDT:USDT"):
+    for venue_symbol in (
+        "BTC-USDT-SWAP",
+        "XBTUSDTM",
+        "BTC_USDT",
+        "BTC-USD-PERP",
+        "BTC/USDT:USDT",
+        "BTCPERP",
+        "XBTUSD",
+        "btcusdt",
+        "BTC",
+    ):
         assert canonical_symbol(venue_symbol) == "BTC"
+    assert canonical_symbol("1000PEPEUSDT") == "1000PEPE"
+    assert canonical_symbol("ETHUSDM") == "ETH"
     with pytest.raises(ValueError, match="cannot derive a canonical base asset"):
         canonical_symbol("USDT")
 
@@ -406,3 +418,26 @@ def test_memory_does_not_grow_with_the_input(tmp_path):
         assert summary.market("binance", "BTC").trades == n
     # Four times the rows, about the same peak (a whole-file read would need ~4x).
     assert peaks[1] < 1.5 * peaks[0], peaks
+
+
+def test_book_snapshot_25_of_an_inverse_contract(tmp_path):
+    """binance-delivery BTCUSD_PERP: amounts are 100-USD contracts, converted per level."""
+    asks = [(60001.0 + i, 10.0) for i in range(25)]  # band ends at 60013.0002: 13 levels
+    bids = [(60000.0 - i, 20.0) for i in range(20)] + [(None, None)] * 5
+    src = write(
+        tmp_path / "binance-delivery_book_snapshot_25_2024-08-08_BTCUSD_PERP.csv",
+        book_header(25),
+        [book_row("binance-delivery", "BTCUSD_PERP", T0, T0 + 5, asks=asks, bids=bids)],
+    )
+    out = tmp_path / "ds"
+    summary = import_tardis([src], out)
+    m = summary.market("binance_cm", "BTC")
+    assert m.size_rule == SizeRule(usd_per_contract=100.0)
+    row = _frame(out, "tickers").iloc[0]
+    assert row["bid_sz"] == pytest.approx(20 * 100 / 60000.0)
+    assert row["ask_sz"] == pytest.approx(10 * 100 / 60001.0)
+    # Within 2 bps: bids 60000 .. 59988 (13 levels), asks 60001 .. 60013 (13 levels); each
+    # level's notional is its contracts x 100 USD.
+    assert row["bid_depth_usd"] == pytest.approx(13 * 20 * 100)
+    assert row["ask_depth_usd"] == pytest.approx(13 * 10 * 100)
+    assert m.funding_placeholder_rows == 1

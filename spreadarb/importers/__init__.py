@@ -16,6 +16,7 @@ Every importer streams its sources (bounded memory) and writes through
 
 from __future__ import annotations
 
+from spreadarb.importers._common import canonical_symbol
 from spreadarb.importers.binance_ws import (
     ImportSummary,
     MarketSummary,
@@ -40,6 +41,7 @@ __all__ = [
     "SequenceGap",
     "TardisMarketSummary",
     "TardisSummary",
+    "canonical_symbol",
     "import_binance_ws",
     "import_bybit_ws",
     "import_funding_history",

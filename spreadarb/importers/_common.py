@@ -146,15 +146,15 @@ def progress_bar(total: int, desc: str, enabled: bool) -> Any:
 _QUOTE_SUFFIXES = ("USDT", "USDC", "USD", "BUSD", "PERP", "SWAP", "PERPETUAL", "M")
 _BASE_ALIASES = {"XBT": "BTC"}
 _SYMBOL_PARTS = re.compile(r"[-_/:]")
-_GLUED = re.compile(r"^([A-Z0-9]+?)(USDT|USDC|BUSD|USD)(M|_PERP|PERP)?$")
+_GLUED = re.compile(r"^([A-Z0-9]+?)(?:(?:USDT|USDC|BUSD|USD)(?:M|_PERP|PERP)?|PERP)?$")
 
 
 def canonical_symbol(venue_symbol: str) -> str:
     """Canonical base asset of a perpetual's venue symbol.
 
     ``BTCUSDT``, ``BTC-USDT-SWAP``, ``XBTUSDTM``, ``BTC_USDT``, ``BTC-USD-PERP``,
-    ``BTCUSD_PERP``, ``BTC-PERPETUAL``, ``XBTUSD``, ``BTC/USDT:USDT`` and ``BTC`` all
-    give ``BTC`` (``XBT`` is BitMEX's and KuCoin's name for it).
+    ``BTCUSD_PERP``, ``BTC-PERPETUAL``, ``XBTUSD``, ``BTCPERP`` (Bybit USDC), ``BTC/USDT:USDT``
+    and ``BTC`` all give ``BTC`` (``XBT`` is BitMEX's and KuCoin's name for it).
 
     Raises
     ------
