@@ -288,6 +288,17 @@ def test_bad_values_name_file_row_and_column(tmp_path):
     )
     with pytest.raises(ValueError, match=r"row 1 .*empty 'local_timestamp'"):
         import_tardis([empty_ts], tmp_path / "out")
+    short = write(
+        tmp_path / "bybit_trades_2024-08-10_BTCUSDT.csv",
+        PRINTS,
+        [f"bybit,BTCUSDT,{T0},{T0 + 1},a,buy,60000,1", f"bybit,BTCUSDT,{T0},{T0 + 2},b,buy"],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"bybit_trades_2024-08-10_BTCUSDT.csv: unreadable CSV .*"
+        "Expected 8 columns, got 6",
+    ):
+        import_tardis([short], tmp_path / "out")
 
 
 def test_local_time_going_backwards_raises(tmp_path):

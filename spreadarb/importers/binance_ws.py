@@ -125,7 +125,8 @@ class SequenceGap:
     exchange, symbol, venue_symbol
         The market (``binance``, ``BTC``, ``BTCUSDT``).
     reason
-        ``"pu_mismatch"`` (a diff's ``pu`` is not the previous diff's ``u``) or
+        ``"pu_mismatch"`` (a diff's ``pu`` is not the previous diff's ``u``),
+        ``"u_not_consecutive"`` (Bybit: a delta's ``u`` is not the previous ``u`` + 1) or
         ``"snapshot_not_connected"`` (the first diff at or after the snapshot's
         ``lastUpdateId`` starts after it, or the buffered diffs no longer reach back
         to it).

@@ -234,7 +234,7 @@ def _parse_naive(values: pd.Series, path: Path, column: str) -> pd.Series:
     return parsed
 
 
-def _rates(values: pd.Series, path: Path, column: str, line_offset: int = 2) -> pd.Series:
+def _rates(values: pd.Series, path: Path, column: str) -> pd.Series:
     rates = pd.to_numeric(values, errors="coerce")
     bad = rates.isna() & values.notna() & (values.astype(str).str.strip() != "")
     if bad.any():

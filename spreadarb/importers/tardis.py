@@ -476,6 +476,14 @@ def _column_types(kind: str, header: Sequence[str]) -> dict[str, pa.DataType]:
 def _row_of_bad_value(path: Path, kind: str, header: Sequence[str], exc: Exception) -> str:
     """Find the first row whose value does not convert, for an error message."""
     types = _column_types(kind, header)
+    try:
+        found = _find_bad_value(path, types)
+    except pa.ArrowInvalid as again:  # a structural error (e.g. a row with too few columns)
+        return f"{path}: unreadable CSV ({again})"
+    return found or f"{path}: unreadable CSV ({exc})"
+
+
+def _find_bad_value(path: Path, types: Mapping[str, pa.DataType]) -> str | None:
     with open_binary(path) as (binary, _):
         reader = pacsv.open_csv(
             binary,
@@ -500,7 +508,7 @@ def _row_of_bad_value(path: Path, kind: str, header: Sequence[str], exc: Excepti
                             f"{v!r} is not a valid {'integer' if typ == pa.int64() else 'number'}"
                         )
             row += batch.num_rows
-    return f"{path}: unreadable CSV ({exc})"
+    return None
 
 
 @dataclass
