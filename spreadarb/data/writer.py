@@ -132,7 +132,8 @@ def write_table(
     root
         Dataset root (created if needed).
     table
-        ``"tickers"``, ``"trades"`` or ``"liquidations"``.
+        ``"tickers"``, ``"trades"``, ``"liquidations"`` or ``"funding"`` (partitioned by
+        UTC year instead of day, see :attr:`TableSpec.partition`).
     frame
         pandas or polars DataFrame (or pyarrow Table) with the contract's columns;
         extra columns are kept. Lossless conversions are applied (see docs/data.md).
