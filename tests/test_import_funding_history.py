@@ -152,7 +152,7 @@ def test_full_import_is_a_valid_funding_only_dataset(tmp_path):
     assert summary.market("hyperliquid", "BTC").funding_interval_s == 3600
     assert summary.market("okx_inverse", "BTC").rows == 1642
     assert sum(m.conflicts for m in summary.markets) == 0
-    assert summary.skipped == {"spot row": 9852, "missing rate": 0}
+    assert summary.skipped == {"spot row": 9852}
     # Partitioned by year: a handful of files for six years of 24 markets.
     assert len(summary.files) == 35
     frame = spreadarb.load_funding(out, exchanges=["binance", "hyperliquid"], symbols="BTC")
@@ -213,8 +213,14 @@ def test_bad_rows_name_the_file_and_row(tmp_path):
     unknown.write_text("Symbol,Date,Funding Rate\nBTC-USDT,2020-01-01 03:00:00,0.0001\n")
     with pytest.raises(ValueError, match="time zone of the fetcher's 'newex' files is unknown"):
         import_funding_history([unknown], tmp_path / "ds")
+    unknown.write_text(
+        "Symbol,Date,Funding Rate\nBTC-USDT,2020-01-01 03:00:00,0.0001\n"
+        "BTC-USDT,2020-01-01 11:00:00,\n"
+    )
     done = import_funding_history([unknown], tmp_path / "ds", utc_offset_h=3)
     assert done.market("newex", "BTC").first_ts == utc("2020-01-01 00:00")
+    assert done.market("newex", "BTC").rows == 1
+    assert done.skipped == {"missing rate": 1}
 
 
 def test_funding_table_is_partitioned_by_year_and_checked(tmp_path):

@@ -158,7 +158,8 @@ class FundingSummary:
     markets
         One summary per market, sorted by (exchange, symbol).
     skipped
-        Source rows not written, by reason (``spot row``, ``missing rate``).
+        Source rows not written, by reason (``spot row``: the optimising file's spot
+        candles; ``missing rate``: an empty rate).
     files
         Parquet files written.
     elapsed_s
@@ -303,9 +304,6 @@ def _read_optimising(path: Path, tz: str | None, skipped: Counter[str]) -> pd.Da
     skipped["spot row"] += int((~perp).sum())
     raw = raw[perp].reset_index(drop=True)
     rates = _rates(raw["funding rate"], path, "funding rate")
-    missing = rates.isna()
-    skipped["missing rate"] += int(missing.sum())
-    raw, rates = raw[~missing].reset_index(drop=True), rates[~missing].reset_index(drop=True)
     local = _parse_naive(raw["time"], path, "time")
     zone = tz or OPTIMISING_TIME_ZONE
     try:
@@ -411,6 +409,10 @@ def read_funding_history(
         frame = _read_epoch_json(p, exchange, counter)
     if exchange is not None:
         frame["exchange"] = exchange
+    missing = frame["funding_rate"].isna()
+    if missing.any():
+        counter["missing rate"] += int(missing.sum())
+        frame = frame[~missing].reset_index(drop=True)
     frame["ts"] = (frame["ts"] + HOUR_NS // 2) // HOUR_NS * HOUR_NS
     frame["source"] = str(p)
     return frame
