@@ -284,3 +284,9 @@ def test_cli(tmp_path, capsys):
     assert "valid, no problems found" in text and "funding-only dataset: 19,704 funding" in text
     assert main(["info", str(out)]) == 0
     assert "okx_inverse" in capsys.readouterr().out
+
+
+def test_an_empty_funding_only_dataset_is_reported(tmp_path):
+    (tmp_path / "funding").mkdir()
+    problems = spreadarb.validate(tmp_path)
+    assert [(p.kind, p.table) for p in problems] == [(ProblemKind.MISSING_TABLE, "funding")]

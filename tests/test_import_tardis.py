@@ -368,6 +368,16 @@ def test_cli_imports_and_reports(files, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "binance/BTC" in text and "tickers 4" in text  # 3 binance + 1 okx
     assert main(["validate", str(out)]) == 0
+    sol = write(
+        tmp_path / "okex-swap_trades_2024-08-08_SOL-USDT-SWAP.csv",
+        PRINTS,
+        [f"okex-swap,SOL-USDT-SWAP,{T0},{T0 + 1},a,buy,150.0,3"],
+    )
+    assert main(["import", "tardis", str(sol), "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "--contract-size SOL-USDT-SWAP=" in capsys.readouterr().err
+    args = ["--contract-size", "SOL-USDT-SWAP=1", "--exchange-map", "okex-swap=okx2"]
+    assert main(["import", "tardis", str(sol), "--out", str(tmp_path / "x"), *args]) == 0
+    assert "okx2/SOL (okex-swap SOL-USDT-SWAP, base units)" in capsys.readouterr().out
     bad = main(["import", "tardis", str(tmp_path / "missing.csv"), "--out", str(out)])
     assert bad == 2
     assert "does not exist" in capsys.readouterr().err

@@ -7,7 +7,13 @@ import os
 from spreadarb.data.checks import MarketTail, Where, check_table
 from spreadarb.data.contract import ALL_TABLES
 from spreadarb.data.errors import DataProblem, ProblemKind
-from spreadarb.data.layout import dataset_root, list_files, missing_table, root_problems
+from spreadarb.data.layout import (
+    dataset_root,
+    is_funding_only,
+    list_files,
+    missing_table,
+    root_problems,
+)
 from spreadarb.data.reader import read_file
 
 
@@ -40,7 +46,7 @@ def validate(path: str | os.PathLike[str]) -> list[DataProblem]:
             continue
         files, layout_problems = list_files(root, name)
         problems.extend(layout_problems)
-        if not files and spec.required:
+        if not files and (spec.required or is_funding_only(root)):
             problems.append(
                 DataProblem(
                     kind=ProblemKind.MISSING_TABLE,
