@@ -4,6 +4,7 @@ Public names::
 
     spreadarb.load(path, *, start=None, end=None, symbols=None, exchanges=None) -> Dataset
     spreadarb.validate(path) -> list[DataProblem]
+    spreadarb.load_funding(path, *, exchanges=None, symbols=None) -> DataFrame
     spreadarb.write_table(root, table, frame, *, name=None) -> list[Path]
     spreadarb.synth.generate(out_dir, *, seed=0, ...)
     spreadarb.StrategyConfig(...)                       frozen, validated; TOML in/out
@@ -23,6 +24,7 @@ from typing import Any
 from spreadarb.config import ConfigError, StrategyConfig
 from spreadarb.data.dataset import Dataset, MarketTable, MarketView, ReadStats
 from spreadarb.data.errors import DataError, DataProblem, ProblemKind
+from spreadarb.data.funding import load_funding
 from spreadarb.data.loader import load
 from spreadarb.data.validate import validate
 from spreadarb.data.writer import write_table
@@ -44,6 +46,7 @@ __all__ = [
     "__version__",
     "backtest",
     "load",
+    "load_funding",
     "plots",
     "scan",
     "slippage",

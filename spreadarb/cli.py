@@ -59,11 +59,31 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return _print_summary(args.path, header=f"{args.path}: valid, no problems found")
 
 
+def _print_funding_summary(path: str, *, header: str) -> int:
+    """Summary of a funding-only dataset: prints per market and their time range."""
+    from spreadarb.data.funding import load_funding
+
+    frame = load_funding(path)
+    print(header)
+    print(f"funding-only dataset: {len(frame):,} funding prints")
+    per_market = frame.groupby(["exchange", "symbol"]).agg(
+        prints=("ts_local", "size"),
+        first=("time", "min"),
+        last=("time", "max"),
+        interval_s=("funding_interval_s", "median"),
+    )
+    print(per_market.to_string())
+    return EXIT_OK
+
+
 def _print_summary(path: str, *, header: str) -> int:
     import pandas as pd
 
+    from spreadarb.data.layout import is_funding_only
     from spreadarb.data.loader import load
 
+    if is_funding_only(Path(path)):
+        return _print_funding_summary(path, header=header)
     dataset = load(path)
     summary = dataset.summary()
     print(header)
@@ -483,11 +503,21 @@ def build_parser() -> argparse.ArgumentParser:
         "import",
         help="import recordings from other tools into the data contract",
         description="Convert recordings into a dataset in the data contract "
-        "(docs/data.md). Formats: binance-ws.",
+        "(docs/importing.md). Formats: binance-ws, bybit-ws, tardis, funding-history.",
     )
     from spreadarb.importers.binance_ws import add_cli
 
-    add_cli(p.add_subparsers(dest="importer", required=True, metavar="FORMAT"))
+    formats = p.add_subparsers(dest="importer", required=True, metavar="FORMAT")
+    add_cli(formats)
+    from spreadarb.importers.tardis import add_cli as add_tardis_cli
+
+    add_tardis_cli(formats)
+    from spreadarb.importers.bybit_ws import add_cli as add_bybit_cli
+
+    add_bybit_cli(formats)
+    from spreadarb.importers.funding_history import add_cli as add_funding_cli
+
+    add_funding_cli(formats)
 
     p = sub.add_parser(
         "synth",

@@ -15,13 +15,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spreadarb.data.contract import (
-    NS_PER_DAY,
     TIMESTAMP_MAX_NS,
     TIMESTAMP_MIN_NS,
     Bound,
     Kind,
     TableSpec,
     guess_timestamp_unit,
+    partition_days,
 )
 from spreadarb.data.errors import MAX_EXAMPLE_ROWS, DataProblem, ProblemKind
 from spreadarb.venues import EXCHANGE_PATTERN, SYMBOL_PATTERN
@@ -266,11 +266,12 @@ def check_table(
     ts = numeric["ts_local"]
     if where.date is not None:
         day = np.datetime64(where.date, "D").astype(np.int64)
-        wrong = np.flatnonzero(ts // NS_PER_DAY != day)
+        wrong = np.flatnonzero(partition_days(ts, spec.partition) != day)
         if wrong.size:
+            period = "UTC day" if spec.partition == "D" else "UTC year"
             out.add(
                 ProblemKind.PARTITION_MISMATCH,
-                f"ts_local falls outside the file's partition date={where.date} (UTC day)",
+                f"ts_local falls outside the file's partition date={where.date} ({period})",
                 column="ts_local",
                 positions=wrong,
             )

@@ -94,6 +94,9 @@ class TableSpec:
     columns: tuple[Column, ...]
     required: bool
     description: str
+    partition: str = "D"
+    """Length of a ``date=`` partition: ``"D"`` a UTC day, ``"Y"`` a UTC year (named by its
+    first day). Market data is partitioned by day; sparse tables (``funding``) by year."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -292,7 +295,48 @@ LIQUIDATIONS = TableSpec(
 )
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in (TICKERS, TRADES, LIQUIDATIONS)}
-"""Every contract table by name, in canonical order."""
+"""The market-data tables by name, in canonical order: what :func:`spreadarb.load` reads."""
+
+FUNDING = TableSpec(
+    name="funding",
+    required=False,
+    partition="Y",
+    description="Settled funding prints, one row per market and settlement (optional table; "
+    "the only table of a funding-only dataset).",
+    columns=(
+        Column(
+            name="ts_local",
+            kind=Kind.TIMESTAMP,
+            unit="ns since epoch, UTC",
+            description="Settlement time of the print (when the rate was applied and became "
+            "known); non-decreasing within a market.",
+        ),
+        _EXCHANGE,
+        _SYMBOL,
+        Column(
+            name="funding_rate",
+            kind=Kind.FLOAT,
+            unit="fraction per funding interval",
+            description="Rate settled at ts_local: what a long paid (a short received) per unit "
+            "notional. 0.0001 = 0.01 %.",
+        ),
+        Column(
+            name="funding_interval_s",
+            kind=Kind.SECONDS,
+            unit="s",
+            description="Funding interval the rate applies to (3600, 14400, 28800, ...).",
+            bound=Bound.POSITIVE,
+        ),
+    ),
+)
+
+ALL_TABLES: dict[str, TableSpec] = {**TABLES, FUNDING.name: FUNDING}
+"""Every table a dataset folder may hold: the market-data tables plus ``funding``.
+
+A dataset is either a market-data dataset (``tickers`` and ``trades`` required,
+``liquidations`` and ``funding`` optional) or a *funding-only* dataset (only
+``funding``), which ``validate`` accepts and :func:`spreadarb.load_funding` reads.
+"""
 
 PRICE_COLUMNS: dict[str, tuple[str, ...]] = {
     "tickers": ("bid_px", "ask_px"),
@@ -311,12 +355,27 @@ PARQUET_SUFFIX = ".parquet"
 NS_PER_DAY = 86_400 * 10**9
 
 
+def partition_days(ts_ns: np.ndarray, partition: str = "D") -> np.ndarray:
+    """First UTC day (days since the epoch) of the ``date=`` partition of each timestamp.
+
+    ``partition`` is a :attr:`TableSpec.partition`: ``"D"`` (the day itself) or ``"Y"``
+    (January 1st of the year).
+    """
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    if partition == "D":
+        return ts // NS_PER_DAY
+    periods = ts.astype("datetime64[ns]").astype(f"datetime64[{partition}]")
+    return periods.astype("datetime64[D]").astype(np.int64)
+
+
 def table_spec(table: str) -> TableSpec:
     """Return the spec of ``table`` or raise a ``ValueError`` naming the valid tables."""
     try:
-        return TABLES[table]
+        return ALL_TABLES[table]
     except KeyError:
-        raise ValueError(f"unknown table {table!r}; the contract has {', '.join(TABLES)}") from None
+        raise ValueError(
+            f"unknown table {table!r}; the contract has {', '.join(ALL_TABLES)}"
+        ) from None
 
 
 def partition_dir(root: Path, table: str, date: str, exchange: str) -> Path:

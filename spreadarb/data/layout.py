@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from spreadarb.data.contract import PARQUET_SUFFIX, TABLES
+from spreadarb.data.contract import ALL_TABLES, FUNDING, PARQUET_SUFFIX, TABLES
 from spreadarb.data.errors import DataProblem, ProblemKind
 
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
@@ -103,9 +103,17 @@ def dataset_root(path: str | os.PathLike[str]) -> Path:
     return root
 
 
+def is_funding_only(root: Path) -> bool:
+    """Whether ``root`` is a funding-only dataset: a ``funding/`` folder and no market table."""
+    return (root / FUNDING.name).is_dir() and not any((root / t).is_dir() for t in TABLES)
+
+
 def missing_table(root: Path, table: str) -> DataProblem | None:
-    """The problem of a required table whose folder is absent, else ``None``."""
-    if (root / table).is_dir() or not TABLES[table].required:
+    """The problem of a required table whose folder is absent, else ``None``.
+
+    A funding-only dataset (see :func:`is_funding_only`) requires no market table.
+    """
+    if (root / table).is_dir() or not ALL_TABLES[table].required or is_funding_only(root):
         return None
     return DataProblem(
         kind=ProblemKind.MISSING_TABLE,
@@ -120,10 +128,10 @@ def root_problems(root: Path) -> list[DataProblem]:
         DataProblem(
             kind=ProblemKind.STRAY_FILE,
             file=entry.name,
-            message=f"not a contract table folder (expected one of {', '.join(TABLES)})",
+            message=f"not a contract table folder (expected one of {', '.join(ALL_TABLES)})",
         )
         for entry in sorted(root.iterdir())
-        if entry.name not in TABLES
+        if entry.name not in ALL_TABLES
         and not entry.name.startswith(".")
         and entry.name not in ("README.md", "_SUCCESS")
     ]

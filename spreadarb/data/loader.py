@@ -16,7 +16,13 @@ from spreadarb.data.checks import MarketTail, Where, check_table
 from spreadarb.data.contract import NS_PER_DAY, TABLES, TIMESTAMP_MAX_NS, TIMESTAMP_MIN_NS
 from spreadarb.data.dataset import Dataset, MarketTable, ReadStats, numeric_columns
 from spreadarb.data.errors import DataError, DataProblem
-from spreadarb.data.layout import PartitionFile, dataset_root, list_files, missing_table
+from spreadarb.data.layout import (
+    PartitionFile,
+    dataset_root,
+    is_funding_only,
+    list_files,
+    missing_table,
+)
 from spreadarb.data.reader import FileRead, read_file
 
 TimeLike = str | int | dt.datetime | np.datetime64 | Any
@@ -109,6 +115,11 @@ def load(
         carries every problem found.
     """
     root = dataset_root(path)
+    if is_funding_only(root):
+        raise ValueError(
+            f"{str(root)!r} is a funding-only dataset (only a funding/ table): it has no market "
+            "data to backtest; read it with spreadarb.load_funding"
+        )
     start_ns = None if start is None else to_ns(start, name="start")
     end_ns = None if end is None else to_ns(end, name="end")
     if start_ns is not None and end_ns is not None and end_ns <= start_ns:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 
 from spreadarb.data.checks import MarketTail, Where, check_table
-from spreadarb.data.contract import TABLES
+from spreadarb.data.contract import ALL_TABLES
 from spreadarb.data.errors import DataProblem, ProblemKind
-from spreadarb.data.layout import dataset_root, list_files, missing_table, root_problems
+from spreadarb.data.layout import (
+    dataset_root,
+    is_funding_only,
+    list_files,
+    missing_table,
+    root_problems,
+)
 from spreadarb.data.reader import read_file
 
 
@@ -34,13 +40,13 @@ def validate(path: str | os.PathLike[str]) -> list[DataProblem]:
     """
     root = dataset_root(path)
     problems = root_problems(root)
-    for name, spec in TABLES.items():
+    for name, spec in ALL_TABLES.items():
         if not (root / name).is_dir():
             problems.extend(p for p in [missing_table(root, name)] if p is not None)
             continue
         files, layout_problems = list_files(root, name)
         problems.extend(layout_problems)
-        if not files and spec.required:
+        if not files and (spec.required or is_funding_only(root)):
             problems.append(
                 DataProblem(
                     kind=ProblemKind.MISSING_TABLE,

@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 from spreadarb._io import atomic_write_bytes
 from spreadarb.data.checks import Where, check_table, is_string_type
 from spreadarb.data.contract import (
-    NS_PER_DAY,
     PARQUET_COMPRESSION,
     PARQUET_SUFFIX,
     Kind,
     TableSpec,
+    partition_days,
     partition_dir,
     table_spec,
 )
@@ -132,7 +132,8 @@ def write_table(
     root
         Dataset root (created if needed).
     table
-        ``"tickers"``, ``"trades"`` or ``"liquidations"``.
+        ``"tickers"``, ``"trades"``, ``"liquidations"`` or ``"funding"`` (partitioned by
+        UTC year instead of day, see :attr:`TableSpec.partition`).
     frame
         pandas or polars DataFrame (or pyarrow Table) with the contract's columns;
         extra columns are kept. Lossless conversions are applied (see docs/data.md).
@@ -166,7 +167,7 @@ def write_table(
 
     root_path = Path(root)
     ts = arrow.column("ts_local").to_numpy()
-    day = ts // NS_PER_DAY
+    day = partition_days(ts, spec.partition)
     exchange = pc.dictionary_encode(arrow.column("exchange").combine_chunks())
     ex_codes = exchange.indices.to_numpy()
     ex_values = exchange.dictionary.to_pylist()

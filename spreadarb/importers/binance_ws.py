@@ -64,34 +64,32 @@ flushed through :func:`spreadarb.write_table` every ``flush_rows`` rows (default
 from __future__ import annotations
 
 import argparse
-import gzip
-import io
 import json
 import logging
 import os
 import re
 import time
-from bisect import bisect_left, bisect_right, insort
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
-
-import numpy as np
-import pyarrow as pa
+from typing import Any
 
 from spreadarb.data.contract import TABLES
-from spreadarb.data.writer import write_table
+from spreadarb.importers._common import (
+    FLUSH_ROWS,
+    BookSide,
+    Row,
+    Sink,
+    iso,
+    open_lines,
+    progress_bar,
+)
 
 logger = logging.getLogger(__name__)
 
-DEPTH_BAND = 2e-4
-"""Depth is the notional within this fraction (2 bps) of the touch (docs/data.md)."""
 FUNDING_INTERVAL_S = 28_800
 """Binance's default funding interval, used since the recordings carry no funding stream."""
-FLUSH_ROWS = 200_000
-"""Rows buffered per table before they are written."""
 PENDING_DIFFS = 10_000
 """Depth diffs kept per market while waiting for a snapshot (the oldest are dropped)."""
 USDM_EXCHANGE = "binance"
@@ -105,7 +103,6 @@ _FUNDING_NS = FUNDING_INTERVAL_S * 10**9
 _USDM_SYMBOL = re.compile(r"^([A-Z0-9]+?)(?:USDT|USDC)$")
 _COINM_SYMBOL = re.compile(r"^([A-Z0-9]+?)USD_PERP$")
 _EXCHANGE_NAME = re.compile(r"^[a-z0-9_.-]+$")
-_REL_EPS = 1e-12  # relative tolerance that keeps a level exactly 2 bps away inside the band
 
 # Book states of a market.
 _UNSYNCED = 0  # never in sync: no snapshot yet, or it has not been joined to the diffs yet
@@ -119,10 +116,6 @@ _GAP = 3  # lost after a sequence gap (or a snapshot that does not join the stre
 # ---------------------------------------------------------------------------------------
 
 
-def _iso(ts: int | None) -> str:
-    return "-" if ts is None else str(np.datetime64(int(ts), "ns"))
-
-
 @dataclass(frozen=True)
 class SequenceGap:
     """A break in a market's depth-diff sequence, and how long the book stayed lost.
@@ -132,7 +125,8 @@ class SequenceGap:
     exchange, symbol, venue_symbol
         The market (``binance``, ``BTC``, ``BTCUSDT``).
     reason
-        ``"pu_mismatch"`` (a diff's ``pu`` is not the previous diff's ``u``) or
+        ``"pu_mismatch"`` (a diff's ``pu`` is not the previous diff's ``u``),
+        ``"u_not_consecutive"`` (Bybit: a delta's ``u`` is not the previous ``u`` + 1) or
         ``"snapshot_not_connected"`` (the first diff at or after the snapshot's
         ``lastUpdateId`` starts after it, or the buffered diffs no longer reach back
         to it).
@@ -180,7 +174,7 @@ class SequenceGap:
         return (
             f"{self.exchange}/{self.symbol} ({self.venue_symbol}) sequence gap, {self.reason} "
             f"(expected {self.expected_id}, got {self.got_id}) at {self.source}:{self.line}: "
-            f"{_iso(self.start_ts_local)} .. {_iso(self.end_ts_local)} UTC "
+            f"{iso(self.start_ts_local)} .. {iso(self.end_ts_local)} UTC "
             f"({self.duration_s:.3f} s, {state})"
         )
 
@@ -265,7 +259,7 @@ class MarketSummary:
         return (
             f"{self.exchange}/{self.symbol} ({self.venue_symbol}, {kind}): "
             f"tickers {self.tickers:,}, trades {self.trades:,}, liquidations "
-            f"{self.liquidations:,}; {_iso(self.first_ts_local)} .. {_iso(self.last_ts_local)}"
+            f"{self.liquidations:,}; {iso(self.first_ts_local)} .. {iso(self.last_ts_local)}"
             f" UTC; depth from book {self.depth_from_book:,}, L1 fallback "
             f"{self.depth_l1_fallback:,} (unsynced {self.depth_l1_unsynced:,}, gap "
             f"{self.depth_l1_gap:,}); snapshots {self.snapshots} (used {self.snapshots_used}); "
@@ -403,32 +397,6 @@ class ImportSummary:
 # ---------------------------------------------------------------------------------------
 
 
-class _Side:
-    """One side of a book: sorted prices plus a price -> quantity map (raw venue units)."""
-
-    __slots__ = ("prices", "qty")
-
-    def __init__(self) -> None:
-        self.prices: list[float] = []
-        self.qty: dict[float, float] = {}
-
-    def set(self, price: float, qty: float) -> None:
-        if qty == 0.0:
-            if self.qty.pop(price, None) is not None:
-                del self.prices[bisect_left(self.prices, price)]
-        else:
-            if price not in self.qty:
-                insort(self.prices, price)
-            self.qty[price] = qty
-
-    def notional(self, i0: int, i1: int, contract_usd: float | None) -> float:
-        """USD notional of the levels ``prices[i0:i1]``."""
-        qty = self.qty
-        if contract_usd is None:
-            return sum(p * qty[p] for p in self.prices[i0:i1])
-        return contract_usd * sum(qty[p] for p in self.prices[i0:i1])
-
-
 class _Diff:
     __slots__ = ("asks", "bids", "first_id", "last_id", "line", "prev_id", "source", "ts")
 
@@ -491,8 +459,8 @@ class _Market:
         self.symbol = symbol
         self.contract_usd = contract_usd  # None: USDⓈ-M (sizes already in base units)
         self.state = _UNSYNCED
-        self.bids = _Side()
-        self.asks = _Side()
+        self.bids = BookSide()
+        self.asks = BookSide()
         self.version = 0
         self.snapshot_id = 0
         self.last_u = 0
@@ -514,7 +482,7 @@ class _Market:
 
     def _gap(self, reason: str, ts: int, diff: _Diff, expected: int, got: int) -> None:
         self.state = _GAP
-        self.bids, self.asks = _Side(), _Side()
+        self.bids, self.asks = BookSide(), BookSide()
         self.version += 1
         if self.open_gap is not None:
             self.open_gap["failed_resyncs"] += 1
@@ -544,7 +512,7 @@ class _Market:
             got,
             diff.source,
             diff.line,
-            _iso(ts),
+            iso(ts),
         )
 
     def _close_gap(self, ts: int, resynced: bool) -> None:
@@ -613,7 +581,7 @@ class _Market:
             # authoritative (its pu chain is intact).
             return
         snap_id = int(data["lastUpdateId"])
-        bids, asks = _Side(), _Side()
+        bids, asks = BookSide(), BookSide()
         for p, q in data.get("bids", ()):
             bids.set(float(p), float(q))
         for p, q in data.get("asks", ()):
@@ -642,17 +610,11 @@ class _Market:
         version = self.version
         vb, pb, bid_extra = self.bid_cache
         if vb != version or pb != bid:
-            prices = self.bids.prices
-            lo = bid * (1.0 - DEPTH_BAND - _REL_EPS)
-            i0, i1 = bisect_left(prices, lo), bisect_left(prices, bid)
-            bid_extra = self.bids.notional(i0, i1, self.contract_usd)
+            bid_extra = self.bids.bid_band(bid, self.contract_usd)
             self.bid_cache = (version, bid, bid_extra)
         va, pa_, ask_extra = self.ask_cache
         if va != version or pa_ != ask:
-            prices = self.asks.prices
-            hi = ask * (1.0 + DEPTH_BAND + _REL_EPS)
-            i0, i1 = bisect_right(prices, ask), bisect_right(prices, hi)
-            ask_extra = self.asks.notional(i0, i1, self.contract_usd)
+            ask_extra = self.asks.ask_band(ask, self.contract_usd)
             self.ask_cache = (version, ask, ask_extra)
         return bid_extra, ask_extra
 
@@ -688,132 +650,6 @@ class _Market:
         )
 
 
-# ---------------------------------------------------------------------------------------
-# Row buffers
-# ---------------------------------------------------------------------------------------
-
-Row = tuple[Any, ...]
-
-
-def _keep_last(rows: list[Row], size_at: int) -> list[Row]:
-    """Tickers: drop exact repeats, keeping each row's last occurrence (the newest state)."""
-    seen: set[Row] = set()
-    kept: list[Row] = []
-    for row in reversed(rows):
-        if row not in seen:
-            seen.add(row)
-            kept.append(row)
-    kept.reverse()
-    return kept
-
-
-def _sum_sizes(rows: list[Row], size_at: int) -> list[Row]:
-    """Trades, liquidations: merge exact repeats into one row with the summed size.
-
-    Repeated until no two rows agree, since a merged row can equal another row.
-    """
-    while True:
-        index: dict[Row, int] = {}
-        merged: list[Row] = []
-        for row in rows:
-            i = index.get(row)
-            if i is None:
-                index[row] = len(merged)
-                merged.append(row)
-            else:
-                old = merged[i]
-                merged[i] = (*old[:size_at], old[size_at] + row[size_at], *old[size_at + 1 :])
-        if len(merged) == len(rows):
-            return merged
-        rows = merged
-
-
-class _Sink:
-    """Rows of one table: finished rows to write, plus each market's current ts group."""
-
-    def __init__(
-        self,
-        table: str,
-        merge: Callable[[list[Row], int], list[Row]],
-        out: Path,
-        flush_rows: int,
-        written: list[Path],
-    ) -> None:
-        spec = TABLES[table]
-        self.table = table
-        self.names = list(spec.column_names)
-        self.types = [c.kind.arrow_type for c in spec.columns]
-        self.size_at = self.names.index("sz") if "sz" in self.names else -1
-        self.merge = merge
-        self.out = out
-        self.flush_rows = flush_rows
-        self.written = written
-        self.rows: list[Row] = []
-        self.groups: dict[_Market, tuple[int, list[Row]]] = {}
-        self.counts: dict[_Market, int] = {}
-        self.duplicates: dict[_Market, int] = {}
-
-    def add(self, market: _Market, ts: int, row: Row) -> None:
-        group = self.groups.get(market)
-        if group is not None and group[0] == ts:
-            group[1].append(row)
-            return
-        if group is not None:
-            self._finish(market, group[1])
-        self.groups[market] = (ts, [row])
-        if len(self.rows) >= self.flush_rows:
-            self.flush()
-
-    def _finish(self, market: _Market, rows: list[Row]) -> None:
-        if len(rows) > 1:
-            kept = self.merge(rows, self.size_at)
-            removed = len(rows) - len(kept)
-            if removed:
-                self.duplicates[market] = self.duplicates.get(market, 0) + removed
-            rows = kept
-        self.rows.extend(rows)
-        self.counts[market] = self.counts.get(market, 0) + len(rows)
-
-    def close(self) -> None:
-        for market, (_, rows) in self.groups.items():
-            self._finish(market, rows)
-        self.groups.clear()
-        self.flush()
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        columns = list(zip(*self.rows, strict=True))
-        arrays = [pa.array(col, type=typ) for col, typ in zip(columns, self.types, strict=True)]
-        self.rows = []
-        self.written.extend(write_table(self.out, self.table, pa.table(arrays, names=self.names)))
-
-
-# ---------------------------------------------------------------------------------------
-# The importer
-# ---------------------------------------------------------------------------------------
-
-
-def _open_lines(path: Path, on_bytes: Callable[[int], None] | None) -> Iterator[str]:
-    """Lines of a gzip or plain text file, streamed; reports compressed bytes read."""
-    with open(path, "rb") as raw:
-        magic = raw.read(2)
-        raw.seek(0)
-        binary: IO[bytes] = (
-            cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")) if magic == b"\x1f\x8b" else raw
-        )
-        with io.TextIOWrapper(cast(Any, binary), encoding="utf-8") as text:
-            done = 0
-            for n, line in enumerate(text, 1):
-                yield line
-                if on_bytes is not None and n % 4096 == 0:
-                    pos = raw.tell()
-                    on_bytes(pos - done)
-                    done = pos
-            if on_bytes is not None:
-                on_bytes(raw.tell() - done)
-
-
 class _Importer:
     def __init__(
         self,
@@ -835,9 +671,9 @@ class _Importer:
         self.lines = 0
         self.written: list[Path] = []
         self.sinks = {
-            "tickers": _Sink("tickers", _keep_last, out, flush_rows, self.written),
-            "trades": _Sink("trades", _sum_sizes, out, flush_rows, self.written),
-            "liquidations": _Sink("liquidations", _sum_sizes, out, flush_rows, self.written),
+            "tickers": Sink("tickers", out, flush_rows, self.written),
+            "trades": Sink("trades", out, flush_rows, self.written),
+            "liquidations": Sink("liquidations", out, flush_rows, self.written),
         }
         # Per source file, for attributing snapshots that carry no symbol.
         self.file_symbols: dict[str, None] = {}
@@ -901,9 +737,9 @@ class _Importer:
         last = m.last_ts.get(table)
         if last is not None and ts < last:
             raise ValueError(
-                f"{where}: ts_local {ts} ({_iso(ts)}) of a {table} row of {m.exchange}/"
+                f"{where}: ts_local {ts} ({iso(ts)}) of a {table} row of {m.exchange}/"
                 f"{m.symbol} ({m.venue_symbol}) is earlier than the previous row's {last} "
-                f"({_iso(last)}); the data contract forbids ts_local going backwards within a "
+                f"({iso(last)}); the data contract forbids ts_local going backwards within a "
                 "market and the importer does not reorder rows: the recording is not in "
                 "receive order (rows before this line may already have been written)"
             )
@@ -1032,7 +868,7 @@ class _Importer:
         self.file_symbols = {}
         self.deferred = None
         loads = json.loads
-        for n, line in enumerate(_open_lines(path, on_bytes), 1):
+        for n, line in enumerate(open_lines(path, on_bytes), 1):
             self.lines += 1
             head, sep, payload = line.partition(" ")
             if not sep:
@@ -1151,7 +987,7 @@ def import_binance_ws(
     flush_rows
         Rows buffered per table before they are written through ``write_table``.
     progress
-        Show a progress bar (tqdm) over the compressed bytes read.
+        Show a progress bar (tqdm) over the compressed bytes read (only on a terminal).
 
     Returns
     -------
@@ -1188,12 +1024,7 @@ def import_binance_ws(
         contract_sizes=contract_size_usd,
         flush_rows=flush_rows,
     )
-    bar: Any = None
-    if progress:
-        from tqdm import tqdm
-
-        total = sum(p.stat().st_size for p in paths)
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc="binance-ws")
+    bar = progress_bar(sum(p.stat().st_size for p in paths), "binance-ws", progress)
     try:
         for path in paths:
             importer.read(path, None if bar is None else bar.update)
@@ -1235,7 +1066,7 @@ def _cmd(args: argparse.Namespace) -> int:
         symbol=args.symbol,
         exchange=args.exchange,
         flush_rows=args.flush_rows,
-        progress=not args.quiet,
+        progress=not (args.quiet or args.no_progress),
     )
     print(summary)
     return 0
@@ -1266,7 +1097,12 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
         default=FLUSH_ROWS,
         help=f"rows buffered per table before writing (default {FLUSH_ROWS:,})",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (same as --no-progress)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it is also off when stderr is not a terminal)",
+    )
     p.set_defaults(func=_cmd)
     return p
 
