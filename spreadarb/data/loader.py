@@ -290,19 +290,30 @@ def _scatter(
     Every market keeps its stored row order; ``fill`` (each market's next free row) is
     advanced in place.
     """
-    values = {column: table.column(column).to_numpy() for column in columns}
     if g.size == 0 or bool((g[1:] >= g[:-1]).all()):
-        # The writer groups a file's rows by market: copy contiguous blocks.
-        edges = np.flatnonzero(np.diff(g)) + 1
-        starts = np.concatenate(([0], edges))
-        stops = np.concatenate((edges, [g.size]))
-        for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
-            m = int(g[a])
-            lo = int(fill[m])
-            for column, out in columns.items():
-                out[lo : lo + b - a] = values[column][a:b]
-            fill[m] += b - a
+        # The writer groups a file's rows by market: copy contiguous blocks, batch by batch
+        # (one per row group), so no concatenated copy of a column is ever made.
+        start = 0
+        for batch in table.to_batches():
+            n = batch.num_rows
+            if n == 0:
+                continue
+            gb = g[start : start + n]
+            start += n
+            values = {
+                column: batch.column(column).to_numpy(zero_copy_only=False) for column in columns
+            }
+            edges = np.flatnonzero(np.diff(gb)) + 1
+            starts = np.concatenate(([0], edges))
+            stops = np.concatenate((edges, [n]))
+            for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+                m = int(gb[a])
+                lo = int(fill[m])
+                for column, out in columns.items():
+                    out[lo : lo + b - a] = values[column][a:b]
+                fill[m] += b - a
         return
+    values = {column: table.column(column).to_numpy() for column in columns}
     order = np.argsort(g, kind="stable")
     sorted_g = g[order]
     first_of = np.searchsorted(sorted_g, sorted_g, side="left")
