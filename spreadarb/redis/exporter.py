@@ -26,8 +26,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from spreadarb.data.contract import table_spec
-from spreadarb.data.writer import write_table
+from spreadarb.data.contract import PARQUET_SUFFIX, table_spec
+from spreadarb.data.writer import write_empty_table, write_table
 from spreadarb.redis.fields import (
     FieldMapping,
     MalformedValue,
@@ -203,6 +203,7 @@ class ExportStats:
     malformed: int = 0
     malformed_by_key: dict[str, int] = field(default_factory=dict)
     stream_entries: int = 0
+    rows_read: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_TABLES, 0))
     rows_written: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_TABLES, 0))
     files_written: int = 0
     flushes: int = 0
@@ -301,6 +302,7 @@ class Exporter:
         self._streams: StreamReader | None = None
         self._last_flush = time.monotonic()
         self._rediscover = False
+        self._has_trades = False
         # (table, venue, symbol) -> (ts_local, {(ts_exchange, px, side): row}) of the
         # market's rows at its latest ts_local: identical prints are merged.
         self._same_ts: dict[tuple[str, str, str], tuple[int, dict[tuple, int]]] = {}
@@ -543,6 +545,7 @@ class Exporter:
             exchange.append(mk.venue)
             symbol.append(mk.symbol)
             buf.rows += 1
+            self.stats.rows_read["tickers"] += 1
         if vanished:
             # A key went away (or holds another type): look for keys again soon.
             self._rediscover = True
@@ -583,6 +586,7 @@ class Exporter:
         cols["sz"].append(sz)
         cols["side"].append(side)
         buf.rows += 1
+        self.stats.rows_read[table] += 1
 
     def _malformed(self, key: bytes, reason: str) -> None:
         name = key.decode("utf-8", "replace")
@@ -607,6 +611,24 @@ class Exporter:
             return True
         return rows > 0 and now - self._last_flush >= self.config.flush_interval_s
 
+    def _ensure_trades_table(self, example: Path) -> None:
+        """Give a dataset without trade streams an empty ``trades`` table.
+
+        The contract requires the table (``spreadarb.validate`` reports its absence);
+        an empty file in the partition of ``example`` says "no trades recorded".
+        """
+        self._has_trades = True
+        trades = self.config.root / "trades"
+        if trades.is_dir() and any(trades.rglob(f"*{PARQUET_SUFFIX}")):
+            return
+        date = example.parent.parent.name.removeprefix("date=")
+        exchange = example.parent.name.removeprefix("exchange=")
+        write_empty_table(self.config.root, "trades", date, exchange)
+        log.warning(
+            "no trades were exported (no trade streams found): wrote an empty trades table; "
+            "a backtest needs trades for queue fills"
+        )
+
     def flush(self) -> None:
         """Write every buffered row (tickers, then the streams with their checkpoint)."""
         self._last_flush = time.monotonic()
@@ -625,6 +647,8 @@ class Exporter:
         if written:
             self.stats.flushes += 1
             self.stats.files_written += len(written)
+            if not self._has_trades:
+                self._ensure_trades_table(written[0])
         # A market's next row must sort after the rows just written (no duplicate
         # across two files): its ts_local floor moves one nanosecond past them.
         for market, ts in self._floor.items():
