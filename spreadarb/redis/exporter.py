@@ -10,10 +10,12 @@ buffer reaches ``flush_rows`` rows or ``flush_interval_s`` seconds, and on exit.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
 import os
+import queue
 import re
 import signal
 import threading
@@ -31,9 +33,8 @@ from spreadarb.data.writer import write_empty_table, write_table
 from spreadarb.redis.fields import (
     FieldMapping,
     MalformedValue,
+    TickerParser,
     VenueMapping,
-    exchange_ts,
-    ticker_row,
 )
 from spreadarb.redis.keys import KeyPattern, MarketKey, default_patterns, scan_keys
 from spreadarb.redis.streams import STREAM_TABLES, StreamCheckpoint, StreamReader
@@ -188,6 +189,7 @@ class ExportConfig:
 
 
 _TABLES = ("tickers", *STREAM_TABLES)
+_JSON = json.JSONDecoder()
 
 
 @dataclass
@@ -201,6 +203,7 @@ class ExportStats:
     snapshots_unchanged: int = 0  # exchange timestamp as in the previous sample
     keys_missing: int = 0  # a key that vanished between discovery and the sample
     malformed: int = 0
+    rows_unwritten: int = 0  # rows a write failed for, at exit after retries (logged)
     malformed_by_key: dict[str, int] = field(default_factory=dict)
     stream_entries: int = 0
     rows_read: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_TABLES, 0))
@@ -252,25 +255,26 @@ _TICKER_NUMERIC = (
 
 
 class _Buffer:
-    """Rows of one table as column lists (cheap appends, one Arrow table per flush)."""
+    """Rows of one table as tuples in contract column order (one append per row)."""
 
     def __init__(self, table: str) -> None:
         self.spec = table_spec(table)
-        self.columns: dict[str, list[Any]] = {c: [] for c in self.spec.column_names}
-        self.rows = 0
+        self.rows: list[tuple[Any, ...]] = []
 
     def to_arrow(self) -> pa.Table:
+        names = self.spec.column_names
+        if not self.rows:
+            return self.spec.arrow_schema.empty_table()
+        columns = list(zip(*self.rows, strict=True))
         return pa.table(
             {
-                c: pa.array(v, type=self.spec.column(c).kind.arrow_type)
-                for c, v in self.columns.items()
+                name: pa.array(values, type=self.spec.column(name).kind.arrow_type)
+                for name, values in zip(names, columns, strict=True)
             }
         )
 
     def clear(self) -> None:
-        for values in self.columns.values():
-            values.clear()
-        self.rows = 0
+        self.rows = []
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:
@@ -289,12 +293,14 @@ class Exporter:
         self._patterns = [KeyPattern.parse(p) for p in config.patterns]
         self._buffers = {t: _Buffer(t) for t in _TABLES}
         self._venues: dict[str, VenueMapping] = {}
+        self._parsers: dict[str, TickerParser] = {}
         self._keys: list[MarketKey] = []
         self._chunks: list[list[bytes]] = []
         self._bad_keys: set[bytes] = set()
         self._last_ts: dict[bytes, Any] = {}  # key -> raw exchange timestamp last exported
         self._last_bad: dict[bytes, bytes] = {}  # key -> last undecodable value (count once)
-        self._floor: dict[tuple[str, str, str], int] = {}  # (table, venue, symbol) -> ts_local
+        # ts_local floor per market: by key for tickers, (table, venue, symbol) for events
+        self._floor: dict[Any, int] = {}
         self._malformed_logged: dict[str, float] = {}
         self._client: Any = None
         self._sha: str | None = None
@@ -303,6 +309,9 @@ class Exporter:
         self._last_flush = time.monotonic()
         self._rediscover = False
         self._has_trades = False
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=2)
+        self._writer: threading.Thread | None = None
+        self._closing = threading.Event()
         # (table, venue, symbol) -> (ts_local, {(ts_exchange, px, side): row}) of the
         # market's rows at its latest ts_local: identical prints are merged.
         self._same_ts: dict[tuple[str, str, str], tuple[int, dict[tuple, int]]] = {}
@@ -335,6 +344,8 @@ class Exporter:
         next_tick = wall0
         next_log = wall0 + 60.0
         log.info("exporting %s to %s every %.3f s", _safe_url(cfg.url), cfg.root, cfg.interval_s)
+        self._writer = threading.Thread(target=self._writer_loop, name="spreadarb-redis-writer")
+        self._writer.start()
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
@@ -388,11 +399,7 @@ class Exporter:
                         self.stats.ticks_missed += missed
                         next_tick += missed * cfg.interval_s
                 if self._due(time.monotonic()):
-                    try:
-                        self.flush()
-                    except OSError as exc:
-                        # The rows stay buffered and are written at the next attempt.
-                        log.error("writing the dataset failed (%s); retrying later", exc)
+                    self.flush()
                 if time.monotonic() >= next_log:
                     self._update_clock(cpu0, wall0)
                     log.info("%s", self.stats.summary())
@@ -401,13 +408,21 @@ class Exporter:
                 self._stop.wait(max(0.0, min(wake, deadline) - time.monotonic()))
         finally:
             try:
+                self._closing.set()
                 self.flush()
+                self._jobs.put(None)
+                self._writer.join()
             finally:
                 if lost_at is not None:
                     self.stats.gaps.append((lost_at, time.time_ns()))
                 self._disconnect()
                 self._update_clock(cpu0, wall0)
                 log.info("export stopped: %s", self.stats.summary())
+        if self.stats.rows_unwritten:
+            raise OSError(
+                f"{self.stats.rows_unwritten} rows could not be written to {cfg.root} "
+                "(see the logged errors)"
+            )
         return self.stats
 
     def _update_clock(self, cpu0: float, wall0: float) -> None:
@@ -501,20 +516,20 @@ class Exporter:
         return vm
 
     def _tickers(self, values: list[Any], sample_ns: int) -> None:
-        buf = self._buffers["tickers"]
-        cols = buf.columns
-        numeric = [cols[c] for c in _TICKER_NUMERIC]
-        exchange, symbol = cols["exchange"], cols["symbol"]
+        rows = self._buffers["tickers"].rows
         last_ts = self._last_ts
-        vanished = False
+        floors = self._floor
+        parsers = self._parsers
+        decode = _JSON.decode
+        accepted = 0
         for mk, raw in zip(self._keys, values, strict=True):
             if raw is None or raw is False:
                 self.stats.keys_missing += 1
-                vanished = True
+                self._rediscover = True  # gone, or another type: look for keys again soon
                 continue
             try:
-                obj = json.loads(raw)
-                if not isinstance(obj, dict):
+                obj = decode(raw.decode("utf-8"))
+                if type(obj) is not dict:
                     raise MalformedValue("value is not a JSON object or a hash")
             except (ValueError, MalformedValue) as exc:
                 if self._last_bad.get(mk.key) != raw:
@@ -522,33 +537,29 @@ class Exporter:
                     reason = str(exc) if isinstance(exc, MalformedValue) else "not valid JSON"
                     self._malformed(mk.key, reason)
                 continue
-            vm = self._venue(mk.venue)
-            ts_raw = exchange_ts(obj, vm)
+            parser = parsers.get(mk.venue)
+            if parser is None:
+                parser = parsers[mk.venue] = TickerParser(self._venue(mk.venue))
+            plan = parser.plan(obj)
+            ts_raw = parser.exchange_ts(obj, plan)
             if ts_raw is not None and last_ts.get(mk.key) == ts_raw:
                 self.stats.snapshots_unchanged += 1
                 continue
             last_ts[mk.key] = ts_raw
             try:
-                row = ticker_row(obj, vm, mk.symbol, ts_raw)
+                (ts_ex, ts_local, *numbers) = parser.row(obj, plan, mk.symbol, ts_raw)
             except MalformedValue as exc:
                 self._malformed(mk.key, str(exc))
                 continue
-            ts_local = int(row[1]) if row[1] >= 0 else sample_ns
-            market = ("tickers", mk.venue, mk.symbol)
-            floor = self._floor.get(market, 0)
+            if ts_local < 0:
+                ts_local = sample_ns
+            floor = floors.get(mk.key, 0)  # one key per market (see scan_keys)
             if ts_local < floor:
                 ts_local = floor
-            self._floor[market] = ts_local
-            for values_, value in zip(numeric, row, strict=True):
-                values_.append(value)
-            numeric[1][-1] = ts_local
-            exchange.append(mk.venue)
-            symbol.append(mk.symbol)
-            buf.rows += 1
-            self.stats.rows_read["tickers"] += 1
-        if vanished:
-            # A key went away (or holds another type): look for keys again soon.
-            self._rediscover = True
+            floors[mk.key] = ts_local
+            rows.append((ts_local, ts_ex, mk.venue, mk.symbol, *numbers))
+            accepted += 1
+        self.stats.rows_read["tickers"] += accepted
 
     def _append_event(
         self,
@@ -560,8 +571,7 @@ class Exporter:
         sz: float,
         side: int,
     ) -> None:
-        buf = self._buffers[table]
-        cols = buf.columns
+        rows = self._buffers[table].rows
         market = (table, mk.venue, mk.symbol)
         floor = self._floor.get(market, 0)
         if ts_local < floor:
@@ -574,18 +584,14 @@ class Exporter:
         i = same[1].get(ident)
         if i is not None:
             # Two prints identical in every contract column are one print (docs/data.md).
-            cols["sz"][i] += sz
+            row = rows[i]
+            rows[i] = (*row[:-2], row[-2] + sz, row[-1])
             return
-        same[1][ident] = buf.rows
-        cols["ts_local"].append(ts_local)
+        same[1][ident] = len(rows)
         if table == "trades":
-            cols["ts_exchange"].append(ts_exchange)
-        cols["exchange"].append(mk.venue)
-        cols["symbol"].append(mk.symbol)
-        cols["px"].append(px)
-        cols["sz"].append(sz)
-        cols["side"].append(side)
-        buf.rows += 1
+            rows.append((ts_local, ts_exchange, mk.venue, mk.symbol, px, sz, side))
+        else:
+            rows.append((ts_local, mk.venue, mk.symbol, px, sz, side))
         self.stats.rows_read[table] += 1
 
     def _malformed(self, key: bytes, reason: str) -> None:
@@ -606,7 +612,7 @@ class Exporter:
     # --- writing ----------------------------------------------------------------------
 
     def _due(self, now: float) -> bool:
-        rows = sum(b.rows for b in self._buffers.values())
+        rows = sum(len(b.rows) for b in self._buffers.values())
         if rows >= self.config.flush_rows:
             return True
         return rows > 0 and now - self._last_flush >= self.config.flush_interval_s
@@ -630,30 +636,87 @@ class Exporter:
         )
 
     def flush(self) -> None:
-        """Write every buffered row (tickers, then the streams with their checkpoint)."""
+        """Hand every buffered row to the writer thread (returns at once).
+
+        The writer writes the tickers, then the streams with their checkpoint. At most
+        two batches wait for it; a third blocks sampling, so memory stays bounded even
+        when the disk is slow.
+        """
         self._last_flush = time.monotonic()
-        tickers = self._buffers["tickers"]
-        written = []
-        if tickers.rows:
-            written.extend(write_table(self.config.root, "tickers", tickers.to_arrow()))
-            self.stats.rows_written["tickers"] += tickers.rows
-            tickers.clear()
-        if self._streams is not None:
-            tables = {t: self._buffers[t].to_arrow() for t in STREAM_TABLES}
-            written.extend(self._checkpoint.commit(tables, self._streams.ids))
+        tables = {t: self._buffers[t].rows for t in _TABLES}
+        if not any(tables.values()):
+            return
+        for t in _TABLES:
+            self._buffers[t].clear()
+        ids = dict(self._streams.ids) if self._streams is not None else None
+        job = _Job(tables=tables, ids=ids)
+        if self._writer is None or not self._writer.is_alive():
+            self._write(job, final=True)
+        else:
+            self._jobs.put(job)
+        # A market's next row must sort after the rows just handed over (no duplicate
+        # across two files): its ts_local floor moves one nanosecond past them.
+        for market, ts in self._floor.items():
+            self._floor[market] = ts + 1
+        self._same_ts.clear()
+
+    def _writer_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            self._write(job, final=False)
+
+    def _write(self, job: _Job, *, final: bool) -> None:
+        """Write one batch, retrying on I/O errors (a few times only when stopping)."""
+        delay = 1.0
+        for attempt in itertools.count(1):
+            try:
+                self._write_once(job)
+                return
+            except OSError as exc:
+                closing = final or self._closing.is_set()
+                if closing and attempt >= 3:
+                    rows = sum(len(r) for r in job.tables.values())
+                    self.stats.rows_unwritten += rows
+                    log.error("writing the dataset failed (%s): %d rows NOT written", exc, rows)
+                    return
+                log.error("writing the dataset failed (%s); retrying in %.0f s", exc, delay)
+                time.sleep(delay if not closing else 0.2)
+                delay = min(2 * delay, 30.0)
+
+    def _write_once(self, job: _Job) -> None:
+        written: list[Path] = []
+        tickers = job.tables["tickers"]
+        if tickers:
+            buf = _Buffer("tickers")
+            buf.rows = tickers
+            written.extend(write_table(self.config.root, "tickers", buf.to_arrow()))
+            self.stats.rows_written["tickers"] += len(tickers)
+            job.tables["tickers"] = []  # done: a retry writes only what is left
+        if job.ids is not None:
+            arrow = {}
             for t in STREAM_TABLES:
-                self.stats.rows_written[t] += self._buffers[t].rows
-                self._buffers[t].clear()
+                buf = _Buffer(t)
+                buf.rows = job.tables[t]
+                arrow[t] = buf.to_arrow()
+            written.extend(self._checkpoint.commit(arrow, job.ids))
+            for t in STREAM_TABLES:
+                self.stats.rows_written[t] += len(job.tables[t])
+            job.ids = None
         if written:
             self.stats.flushes += 1
             self.stats.files_written += len(written)
             if not self._has_trades:
                 self._ensure_trades_table(written[0])
-        # A market's next row must sort after the rows just written (no duplicate
-        # across two files): its ts_local floor moves one nanosecond past them.
-        for market, ts in self._floor.items():
-            self._floor[market] = ts + 1
-        self._same_ts.clear()
+
+
+@dataclass
+class _Job:
+    """One batch for the writer thread: rows per table and the stream ids they reach."""
+
+    tables: dict[str, list[tuple[Any, ...]]]
+    ids: dict[bytes, bytes] | None
 
 
 def _iso(ns: int) -> str:

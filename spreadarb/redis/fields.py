@@ -215,8 +215,24 @@ def normalize_symbol(raw: str, venue: str, aliases: Mapping[str, str] | None = N
     return text
 
 
+_MS_MIN = TIMESTAMP_MIN_NS // 1_000_000
+_MS_MAX = TIMESTAMP_MAX_NS // 1_000_000
+
+
 def to_ns(value: Any, what: str) -> int:
     """An epoch timestamp in s, ms, us or ns (told apart by magnitude) as int ns."""
+    kind = type(value)
+    if kind is int or kind is str:
+        # Fast path: an integer in ms or ns, the collectors' usual units.
+        try:
+            v0 = int(value)
+        except ValueError:
+            pass
+        else:
+            if _MS_MIN <= v0 < _MS_MAX:
+                return v0 * 1_000_000
+            if TIMESTAMP_MIN_NS <= v0 < TIMESTAMP_MAX_NS:
+                return v0
     if isinstance(value, bool):
         raise MalformedValue(f"{what}: expected a timestamp, got {value!r}")
     v: int | float
@@ -334,6 +350,8 @@ class FieldMapping:
             c: (s,)
             for c, s in {**DEFAULT_TICKER_FIELDS.get(venue, {}), **own.get("tickers", {})}.items()
         }
+        for levels in ("bids", "asks"):  # L2 levels, when a collector stores them
+            tickers.setdefault(levels, (FieldSpec(name=levels),))
         events = {}
         for table in ("trades", "liquidations"):
             chain = dict(DEFAULT_EVENT_FIELDS)
@@ -453,115 +471,171 @@ def _required(
     return x
 
 
-def exchange_ts(obj: Mapping[str, Any], vm: VenueMapping) -> Any:
-    """The raw exchange-timestamp value of a ticker object (``None`` when absent)."""
-    found = _lookup(obj, vm.tickers["ts_exchange"])
-    return None if found is None else found[0]
+_NAN = math.nan
+_Plan = dict[str, tuple[str, float]]
 
 
-def ticker_row(
-    obj: Mapping[str, Any], vm: VenueMapping, symbol: str, ts_exchange_raw: Any
-) -> tuple[float, ...]:
-    """The numeric columns of one ticker from a decoded value.
+class TickerParser:
+    """Turns a venue's decoded ticker objects into contract rows, fast.
 
-    Returns ``(ts_exchange, ts_local_or_-1, bid_px, bid_sz, ask_px, ask_sz,
-    bid_depth_usd, ask_depth_usd, mark_px, funding_rate, funding_interval_s,
-    next_funding_ts, predicted_funding_rate, open_interest_usd)``; the timestamps and
-    the interval are ints. Applies the contract's row rules, so the writer never
-    refuses a batch for one bad snapshot.
-
-    Raises
-    ------
-    MalformedValue
-        When a field is missing, not a number, or breaks a contract rule.
+    For each set of field names seen (a collector writes the same fields every time)
+    the parser resolves once which field feeds which column (canonical names first),
+    so a snapshot costs a few dict lookups and float conversions.
     """
-    m = vm.tickers
-    if ts_exchange_raw is None:
-        raise MalformedValue("missing field for ts_exchange")
-    ts_exchange = to_ns(ts_exchange_raw, "ts_exchange")
-    found = _lookup(obj, m["ts_local"])
-    ts_local = to_ns(found[0], "ts_local") if found is not None else -1
-    bid_px = _required(obj, m, "bid_px")
-    ask_px = _required(obj, m, "ask_px")
-    mult = vm.size_multipliers.get(symbol, 1.0)
-    bid_sz = _required(obj, m, "bid_sz") * mult
-    ask_sz = _required(obj, m, "ask_sz") * mult
-    funding_rate = _required(obj, m, "funding_rate")
-    for name, x in (("bid_px", bid_px), ("ask_px", ask_px), ("bid_sz", bid_sz), ("ask_sz", ask_sz)):
-        if not (x > 0 and math.isfinite(x)):
-            raise MalformedValue(f"{name} must be a positive finite number, got {x!r}")
-    if not bid_px < ask_px:
-        raise MalformedValue(f"crossed book: bid_px {bid_px!r} >= ask_px {ask_px!r}")
-    if not math.isfinite(funding_rate):
-        raise MalformedValue(f"funding_rate is not finite: {funding_rate!r}")
-    bid_depth = _number(obj, m, "bid_depth_usd")
-    if math.isnan(bid_depth):
-        levels = _lookup(obj, m.get("bids", (FieldSpec(name="bids"),)))
-        bid_depth = (
-            bid_px * bid_sz
-            if levels is None
-            else depth_from_levels(levels[0], bid_px, True, "bids") * mult
-        )
-    ask_depth = _number(obj, m, "ask_depth_usd")
-    if math.isnan(ask_depth):
-        levels = _lookup(obj, m.get("asks", (FieldSpec(name="asks"),)))
-        ask_depth = (
-            ask_px * ask_sz
-            if levels is None
-            else depth_from_levels(levels[0], ask_px, False, "asks") * mult
-        )
-    for name, x in (("bid_depth_usd", bid_depth), ("ask_depth_usd", ask_depth)):
-        if not (x >= 0 and math.isfinite(x)):
-            raise MalformedValue(f"{name} must be >= 0 and finite, got {x!r}")
-    mark_px = _number(obj, m, "mark_px")
-    if not (math.isnan(mark_px) or (mark_px > 0 and math.isfinite(mark_px))):
-        raise MalformedValue(f"mark_px must be a positive finite number, got {mark_px!r}")
-    interval = _number(obj, m, "funding_interval_s")
-    if math.isnan(interval):
-        venue = VENUES.get(vm.venue)
-        if venue is None:
-            raise MalformedValue(
-                "missing field for funding_interval_s (an unknown venue has no default)"
+
+    MAX_PLANS = 4096
+
+    def __init__(self, vm: VenueMapping) -> None:
+        self.vm = vm
+        self.venue_interval = VENUES[vm.venue].funding_interval_s if vm.venue in VENUES else None
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+
+    def plan(self, obj: Mapping[str, Any]) -> _Plan:
+        """Column -> (field, scale) for objects with the fields of ``obj``."""
+        signature = tuple(obj)
+        plan = self._plans.get(signature)
+        if plan is None:
+            plan = {}
+            for column, chain in self.vm.tickers.items():
+                for spec in chain:
+                    if spec.name in obj:
+                        plan[column] = (spec.name, spec.scale)
+                        break
+            if len(self._plans) >= self.MAX_PLANS:
+                self._plans.clear()
+            self._plans[signature] = plan
+        return plan
+
+    def exchange_ts(self, obj: Mapping[str, Any], plan: _Plan) -> Any:
+        """The raw exchange-timestamp value (``None`` when absent)."""
+        entry = plan.get("ts_exchange")
+        return None if entry is None else obj[entry[0]]
+
+    def row(
+        self, obj: Mapping[str, Any], plan: _Plan, symbol: str, ts_exchange_raw: Any
+    ) -> tuple[
+        int, int, float, float, float, float, float, float, float, float, int, int, float, float
+    ]:
+        """The numeric columns of one ticker.
+
+        Returns ``(ts_exchange, ts_local or -1, bid_px, bid_sz, ask_px, ask_sz,
+        bid_depth_usd, ask_depth_usd, mark_px, funding_rate, funding_interval_s,
+        next_funding_ts, predicted_funding_rate, open_interest_usd)``. Applies the
+        contract's row rules, so the writer never refuses a batch for one bad snapshot.
+
+        Raises
+        ------
+        MalformedValue
+            When a field is missing, not a number, or breaks a contract rule.
+        """
+        if ts_exchange_raw is None or ts_exchange_raw == "":
+            raise MalformedValue("missing field for ts_exchange")
+        ts_exchange = to_ns(ts_exchange_raw, "ts_exchange")
+        entry = plan.get("ts_local")
+        ts_local = to_ns(obj[entry[0]], "ts_local") if entry is not None else -1
+        bid_px = self._num(obj, plan, "bid_px", True)
+        ask_px = self._num(obj, plan, "ask_px", True)
+        mult = self.vm.size_multipliers.get(symbol, 1.0) if self.vm.size_multipliers else 1.0
+        bid_sz = self._num(obj, plan, "bid_sz", True) * mult
+        ask_sz = self._num(obj, plan, "ask_sz", True) * mult
+        funding_rate = self._num(obj, plan, "funding_rate", True)
+        if not (0 < bid_px < math.inf and 0 < ask_px < math.inf):
+            raise MalformedValue(f"prices must be positive and finite: {bid_px!r}, {ask_px!r}")
+        if not (0 < bid_sz < math.inf and 0 < ask_sz < math.inf):
+            raise MalformedValue(f"sizes must be positive and finite: {bid_sz!r}, {ask_sz!r}")
+        if not bid_px < ask_px:
+            raise MalformedValue(f"crossed book: bid_px {bid_px!r} >= ask_px {ask_px!r}")
+        if not math.isfinite(funding_rate):
+            raise MalformedValue(f"funding_rate is not finite: {funding_rate!r}")
+        bid_depth = self._num(obj, plan, "bid_depth_usd", False)
+        if bid_depth != bid_depth:  # NaN: not given
+            entry = plan.get("bids")
+            bid_depth = (
+                bid_px * bid_sz
+                if entry is None
+                else depth_from_levels(obj[entry[0]], bid_px, True, "bids") * mult
             )
-        interval_s = venue.funding_interval_s
-    else:
-        if not (interval > 0 and math.isfinite(interval)) or interval != round(interval):
-            raise MalformedValue(f"funding_interval_s must be a positive integer, got {interval!r}")
-        interval_s = int(interval)
-    found = _lookup(obj, m["next_funding_ts"])
-    if found is not None:
-        next_funding = to_ns(found[0], "next_funding_ts")
-    else:
-        # Venues without the field settle on a grid of their interval from the epoch.
-        step = interval_s * 10**9
-        next_funding = (ts_exchange // step + 1) * step
-    predicted = _number(obj, m, "predicted_funding_rate")
-    if math.isinf(predicted):
-        raise MalformedValue("predicted_funding_rate is not finite")
-    oi = _number(obj, m, "open_interest_usd")
-    if math.isnan(oi):
-        base = _number(obj, m, "open_interest_base")
-        if not math.isnan(base):
-            ref = mark_px if not math.isnan(mark_px) else 0.5 * (bid_px + ask_px)
-            oi = base * mult * ref
-    if not (math.isnan(oi) or (oi >= 0 and math.isfinite(oi))):
-        raise MalformedValue(f"open_interest_usd must be >= 0 and finite, got {oi!r}")
-    return (
-        ts_exchange,
-        ts_local,
-        bid_px,
-        bid_sz,
-        ask_px,
-        ask_sz,
-        bid_depth,
-        ask_depth,
-        mark_px,
-        funding_rate,
-        interval_s,
-        next_funding,
-        predicted,
-        oi,
-    )
+        ask_depth = self._num(obj, plan, "ask_depth_usd", False)
+        if ask_depth != ask_depth:
+            entry = plan.get("asks")
+            ask_depth = (
+                ask_px * ask_sz
+                if entry is None
+                else depth_from_levels(obj[entry[0]], ask_px, False, "asks") * mult
+            )
+        if not (0 <= bid_depth < math.inf and 0 <= ask_depth < math.inf):
+            raise MalformedValue(f"depths must be >= 0 and finite: {bid_depth!r}, {ask_depth!r}")
+        mark_px = self._num(obj, plan, "mark_px", False)
+        if mark_px == mark_px and not 0 < mark_px < math.inf:
+            raise MalformedValue(f"mark_px must be a positive finite number, got {mark_px!r}")
+        interval = self._num(obj, plan, "funding_interval_s", False)
+        if interval != interval:
+            if self.venue_interval is None:
+                raise MalformedValue(
+                    "missing field for funding_interval_s (an unknown venue has no default)"
+                )
+            interval_s = self.venue_interval
+        else:
+            if not (0 < interval < math.inf) or interval != round(interval):
+                raise MalformedValue(
+                    f"funding_interval_s must be a positive integer, got {interval!r}"
+                )
+            interval_s = int(interval)
+        entry = plan.get("next_funding_ts")
+        value = obj[entry[0]] if entry is not None else None
+        if value is not None and value != "":
+            next_funding = to_ns(value, "next_funding_ts")
+        else:
+            # Venues without the field settle on a grid of their interval from the epoch.
+            step = interval_s * 10**9
+            next_funding = (ts_exchange // step + 1) * step
+        predicted = self._num(obj, plan, "predicted_funding_rate", False)
+        if predicted in (math.inf, -math.inf):
+            raise MalformedValue("predicted_funding_rate is not finite")
+        oi = self._num(obj, plan, "open_interest_usd", False)
+        if oi != oi:
+            base = self._num(obj, plan, "open_interest_base", False)
+            if base == base:
+                ref = mark_px if mark_px == mark_px else 0.5 * (bid_px + ask_px)
+                oi = base * mult * ref
+        if oi == oi and not 0 <= oi < math.inf:
+            raise MalformedValue(f"open_interest_usd must be >= 0 and finite, got {oi!r}")
+        return (
+            ts_exchange,
+            ts_local,
+            bid_px,
+            bid_sz,
+            ask_px,
+            ask_sz,
+            bid_depth,
+            ask_depth,
+            mark_px,
+            funding_rate,
+            interval_s,
+            next_funding,
+            predicted,
+            oi,
+        )
+
+    def _num(self, obj: Mapping[str, Any], plan: _Plan, column: str, required: bool) -> float:
+        entry = plan.get(column)
+        value = None if entry is None else obj[entry[0]]
+        if value is None or value == "":
+            if required:
+                names = ", ".join(s.name for s in self.vm.tickers.get(column, ()))
+                raise MalformedValue(f"missing field for {column} (looked for {names})")
+            return _NAN
+        if type(value) is float:
+            x = value
+        elif type(value) is bool:
+            raise MalformedValue(f"{column}: not a number: {value!r}")
+        else:
+            try:
+                x = float(value)
+            except (TypeError, ValueError):
+                raise MalformedValue(f"{column}: not a number: {value!r}") from None
+        scale = entry[1]  # type: ignore[index]
+        return x * scale if scale != 1.0 else x
 
 
 def event_row(
