@@ -172,6 +172,8 @@ def main() -> None:
         "target_hz": target_hz,
         "achieved_hz": rate,
         "ticks_missed": stats.ticks_missed,
+        "sample_ms_mean": stats.sample_s_total / max(stats.samples, 1) * 1e3,
+        "sample_ms_max": stats.sample_s_max * 1e3,
         "rows_per_s": rows / args.seconds,
         "rows_written": rows,
         "unchanged_skipped": stats.snapshots_unchanged,
@@ -192,6 +194,11 @@ def main() -> None:
     table = [
         ("sampling rate (target)", f"{rate:.2f} Hz ({target_hz:g} Hz)"),
         ("ticks missed", f"{stats.ticks_missed}"),
+        (
+            "time per sample (mean, max)",
+            f"{stats.sample_s_total / max(stats.samples, 1) * 1e3:.1f} ms, "
+            f"{stats.sample_s_max * 1e3:.0f} ms",
+        ),
         ("ticker rows written", f"{rows:,} ({rows / args.seconds:,.0f}/s)"),
         ("unchanged snapshots skipped", f"{stats.snapshots_unchanged:,}"),
         ("files written", f"{stats.files_written}"),

@@ -609,3 +609,102 @@ def test_to_redis_round_trip(server, r, result):
     result.to_redis(r)
     assert {k: r.get(k) for k in r.scan_iter(match="strategy:trades:*")} == before
     assert r.llen("strategy:leg_out_events") == len(events)
+
+
+def test_mapping_file_levels_multipliers_and_new_keys(server, r, tmp_path):
+    """A TOML mapping renames fields and converts contracts to base units; L2 levels give
+    the depth within 2 bps; a venue of one's own via venue=PREFIX*; keys that appear later
+    are discovered, and a kucoin timestamp in ns is read as such."""
+    toml = tmp_path / "fields.toml"
+    toml.write_text(
+        """
+[venues.okx.tickers]
+bid_sz = { field = "bs", scale = 2.0 }
+ask_sz = "as"
+[venues.okx.size_multipliers]
+BTC = 0.01
+[venues.mexc.tickers]
+ts_exchange = "timestamp"
+bid_px = "bid1"
+bid_sz = "bidVol"
+ask_px = "ask1"
+ask_sz = "askVol"
+funding_rate = "fr"
+funding_interval_s = "interval"
+[symbols]
+"WEIRD_NAME" = "WEIRD"
+"""
+    )
+    mapping = FieldMapping.from_toml(toml)
+    out = tmp_path / "ds"
+    ts = now_ms()
+    levels = [[100.0, 1.0], [99.99, 2.0], [99.97, 5.0]]  # 99.97 is 3 bps away: excluded
+    r.set(
+        "okx:swap:tickers:BTC-USDT-SWAP",
+        json.dumps(
+            {
+                "ts": ts,
+                "bidPx": 100.0,
+                "bs": 50,
+                "askPx": 100.02,
+                "as": 40,
+                "fundingRate": 0.0001,
+                "bids": levels,
+                "asks": json.dumps([[100.02, 3.0], [100.05, 1.0]]),
+            }
+        ),
+    )
+    patterns = (*ExportConfig(out=out).patterns, "mexc=mx:tick:*")
+    run = Running(config(server, out, mapping=mapping, patterns=patterns))
+    run.wait_for(lambda s: s.rows_read["tickers"] >= 1)
+    r.hset(
+        "mx:tick:WEIRD_NAME",
+        mapping={
+            "timestamp": str(ts),
+            "bid1": "1.5",
+            "bidVol": "10",
+            "ask1": "1.6",
+            "askVol": "20",
+            "fr": "0.0003",
+            "interval": "14400",
+        },
+    )
+    r.hset(
+        "kucoin:futures:tickers:XBTUSDTM",
+        mapping={
+            "ts": str(ts * MS + 123),
+            "bestBidPrice": "99",
+            "bestBidSize": "1",
+            "bestAskPrice": "100",
+            "bestAskSize": "1",
+            "fundingRate": "0.0001",
+        },
+    )
+    run.wait_for(lambda s: s.rows_read["tickers"] >= 3)
+    stats = run.stop()
+    assert stats.malformed == 0
+    rows = {(e, s): row for (e, s), row in read(out).groupby(["exchange", "symbol"])}
+    okx = rows[("okx", "BTC")].iloc[0]
+    assert okx["bid_sz"] == pytest.approx(50 * 2.0 * 0.01)
+    assert okx["ask_sz"] == pytest.approx(40 * 0.01)
+    assert okx["bid_depth_usd"] == pytest.approx((100.0 * 1 + 99.99 * 2) * 0.01)
+    assert okx["ask_depth_usd"] == pytest.approx(100.02 * 3 * 0.01)
+    mexc = rows[("mexc", "WEIRD")].iloc[0]
+    assert (mexc["bid_px"], mexc["funding_interval_s"]) == (1.5, 14_400)
+    assert mexc["next_funding_ts"] % (14_400 * 10**9) == 0
+    assert mexc["next_funding_ts"] > mexc["ts_exchange"]
+    kucoin = rows[("kucoin", "BTC")].iloc[0]
+    assert kucoin["ts_exchange"] == ts * MS + 123
+    assert_clean(out)
+
+
+def test_cli_export_redis_help_and_bad_url(capsys):
+    from spreadarb.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["export-redis", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--interval" in out and "--patterns" in out
+    assert main(["export-redis", "--url", "http://x", "--out", "unused"]) == 2
+    assert "url" in capsys.readouterr().err

@@ -197,6 +197,8 @@ class ExportStats:
     """What an export did (returned by :func:`export`, logged every minute)."""
 
     samples: int = 0
+    sample_s_total: float = 0.0  # wall time spent in samples (round trip and parsing)
+    sample_s_max: float = 0.0
     ticks_missed: int = 0  # ticks skipped because a sample overran its period
     keys: int = 0
     streams: int = 0
@@ -373,7 +375,11 @@ class Exporter:
                         if now >= next_refresh:
                             self._discover()
                             next_refresh = now + cfg.key_refresh_s
+                        began = time.monotonic()
                         self._sample()
+                        took = time.monotonic() - began
+                        self.stats.sample_s_total += took
+                        self.stats.sample_s_max = max(self.stats.sample_s_max, took)
                         last_good_ns = time.time_ns()
                         if lost_at is not None:
                             self.stats.gaps.append((lost_at, last_good_ns))
@@ -393,9 +399,11 @@ class Exporter:
                         retry_at = time.monotonic() + backoff
                         backoff = min(2 * backoff, cfg.backoff_max_s)
                     next_tick += cfg.interval_s
-                    after = time.monotonic()
-                    if next_tick < after:
-                        missed = int((after - next_tick) / cfg.interval_s) + 1
+                    behind = time.monotonic() - next_tick
+                    if behind >= cfg.interval_s:
+                        # A whole period behind: skip the ticks that are gone. A sample
+                        # less late than that is taken at once, keeping the cadence.
+                        missed = int(behind / cfg.interval_s)
                         self.stats.ticks_missed += missed
                         next_tick += missed * cfg.interval_s
                 if self._due(time.monotonic()):
