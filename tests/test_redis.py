@@ -128,14 +128,28 @@ def config(server: RedisServer, out: Path, **fields) -> ExportConfig:
     return ExportConfig(**base)
 
 
+_RUNNING: list[Running] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_exporters():
+    """A failed test must not leave an exporter thread behind."""
+    yield
+    while _RUNNING:
+        run = _RUNNING.pop()
+        run.exporter.stop()
+        run.thread.join(30)
+
+
 class Running:
     """An :class:`Exporter` running in a thread; ``stop()`` returns its stats."""
 
     def __init__(self, cfg: ExportConfig) -> None:
         self.exporter = Exporter(cfg)
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run)
+        self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+        _RUNNING.append(self)
 
     def _run(self) -> None:
         try:
@@ -346,6 +360,9 @@ def test_malformed_values_are_counted_logged_and_skipped(server, r, tmp_path, ca
     crossed = binance_hash(ts, 0) | {"bidPrice": "70000"}
     r.hset("binance:linear:tickers:XRPUSDT", mapping=crossed)
     r.set("okx:swap:tickers:ETH-USDT-SWAP", json.dumps([1, 2]))
+    no_ts = binance_hash(ts, 0)
+    del no_ts["time"]
+    r.hset("binance:linear:tickers:ADAUSDT", mapping=no_ts)
     with caplog.at_level(logging.WARNING, logger="spreadarb.redis"):
         run = Running(config(server, out))
         run.wait_for(lambda s: s.samples >= 5)
@@ -360,10 +377,11 @@ def test_malformed_values_are_counted_logged_and_skipped(server, r, tmp_path, ca
         "binance:linear:tickers:SOLUSDT": "missing field for ask_sz",
         "binance:linear:tickers:XRPUSDT": "crossed book",
         "okx:swap:tickers:ETH-USDT-SWAP": "not a JSON object",
+        "binance:linear:tickers:ADAUSDT": "missing field for ts_exchange",
     }
     # Each bad snapshot counts once, however many samples saw it.
     assert stats.malformed_by_key == dict.fromkeys(bad, 1)
-    assert stats.malformed == 5
+    assert stats.malformed == 6
     for key, why in bad.items():
         assert any(key in m and why in m for m in caplog.messages), (key, caplog.messages)
     rows = read(out)

@@ -314,6 +314,7 @@ class Exporter:
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=2)
         self._writer: threading.Thread | None = None
         self._closing = threading.Event()
+        self._writer_error: Exception | None = None
         # (table, venue, symbol) -> (ts_local, {(ts_exchange, px, side): row}) of the
         # market's rows at its latest ts_local: identical prints are merged.
         self._same_ts: dict[tuple[str, str, str], tuple[int, dict[tuple, int]]] = {}
@@ -426,6 +427,8 @@ class Exporter:
                 self._disconnect()
                 self._update_clock(cpu0, wall0)
                 log.info("export stopped: %s", self.stats.summary())
+        if self._writer_error is not None:
+            raise self._writer_error
         if self.stats.rows_unwritten:
             raise OSError(
                 f"{self.stats.rows_unwritten} rows could not be written to {cfg.root} "
@@ -529,21 +532,23 @@ class Exporter:
         floors = self._floor
         parsers = self._parsers
         decode = _JSON.decode
+        last_bad = self._last_bad
         accepted = 0
         for mk, raw in zip(self._keys, values, strict=True):
             if raw is None or raw is False:
                 self.stats.keys_missing += 1
                 self._rediscover = True  # gone, or another type: look for keys again soon
                 continue
+            if last_bad and last_bad.get(mk.key) == raw:
+                continue  # the same bad value again: counted and logged once
             try:
                 obj = decode(raw.decode("utf-8"))
                 if type(obj) is not dict:
                     raise MalformedValue("value is not a JSON object or a hash")
             except (ValueError, MalformedValue) as exc:
-                if self._last_bad.get(mk.key) != raw:
-                    self._last_bad[mk.key] = raw
-                    reason = str(exc) if isinstance(exc, MalformedValue) else "not valid JSON"
-                    self._malformed(mk.key, reason)
+                last_bad[mk.key] = raw
+                reason = str(exc) if isinstance(exc, MalformedValue) else "not valid JSON"
+                self._malformed(mk.key, reason)
                 continue
             parser = parsers.get(mk.venue)
             if parser is None:
@@ -557,8 +562,11 @@ class Exporter:
             try:
                 (ts_ex, ts_local, *numbers) = parser.row(obj, plan, mk.symbol, ts_raw)
             except MalformedValue as exc:
+                last_bad[mk.key] = raw
                 self._malformed(mk.key, str(exc))
                 continue
+            if last_bad:
+                last_bad.pop(mk.key, None)
             if ts_local < 0:
                 ts_local = sample_ns
             floor = floors.get(mk.key, 0)  # one key per market (see scan_keys)
@@ -673,7 +681,15 @@ class Exporter:
             job = self._jobs.get()
             if job is None:
                 return
-            self._write(job, final=False)
+            try:
+                self._write(job, final=False)
+            except Exception as exc:
+                # A bug, not an I/O error: stop the export loudly rather than sample on.
+                rows = sum(len(r) for r in job.tables.values())
+                self.stats.rows_unwritten += rows
+                self._writer_error = exc
+                log.exception("the writer failed: %d rows NOT written; stopping", rows)
+                self.stop()
 
     def _write(self, job: _Job, *, final: bool) -> None:
         """Write one batch, retrying on I/O errors (a few times only when stopping)."""
