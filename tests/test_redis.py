@@ -363,6 +363,7 @@ def test_malformed_values_are_counted_logged_and_skipped(server, r, tmp_path, ca
     no_ts = binance_hash(ts, 0)
     del no_ts["time"]
     r.hset("binance:linear:tickers:ADAUSDT", mapping=no_ts)
+    r.rpush("binance:linear:tickers:DOTUSDT", "not a ticker")  # another type: left out
     with caplog.at_level(logging.WARNING, logger="spreadarb.redis"):
         run = Running(config(server, out))
         run.wait_for(lambda s: s.samples >= 5)
@@ -382,6 +383,8 @@ def test_malformed_values_are_counted_logged_and_skipped(server, r, tmp_path, ca
     # Each bad snapshot counts once, however many samples saw it.
     assert stats.malformed_by_key == dict.fromkeys(bad, 1)
     assert stats.malformed == 6
+    assert stats.keys == 7 and stats.keys_missing == 0
+    assert any("DOTUSDT" in m and "holds a list" in m for m in caplog.messages)
     for key, why in bad.items():
         assert any(key in m and why in m for m in caplog.messages), (key, caplog.messages)
     rows = read(out)

@@ -199,6 +199,7 @@ class ExportStats:
     samples: int = 0
     sample_s_total: float = 0.0  # wall time spent in samples (round trip and parsing)
     sample_s_max: float = 0.0
+    samples_failed: int = 0  # a command of the sample failed (logged)
     ticks_missed: int = 0  # ticks skipped because a sample overran its period
     keys: int = 0
     streams: int = 0
@@ -299,6 +300,7 @@ class Exporter:
         self._keys: list[MarketKey] = []
         self._chunks: list[list[bytes]] = []
         self._bad_keys: set[bytes] = set()
+        self._usable: dict[bytes, bool] = {}  # key -> holds a hash or a string
         self._last_ts: dict[bytes, Any] = {}  # key -> raw exchange timestamp last exported
         self._last_bad: dict[bytes, bytes] = {}  # key -> last undecodable value (count once)
         # ts_local floor per market: by key for tickers, (table, venue, symbol) for events
@@ -361,6 +363,8 @@ class Exporter:
                         connected = True
                         next_refresh = now + cfg.key_refresh_s
                         backoff = cfg.backoff_initial_s
+                        # The ticks of an outage are its gap, not missed ticks.
+                        next_tick = max(next_tick, time.monotonic())
                     except _connection_errors() as exc:
                         if lost_at is None:
                             lost_at = last_good_ns
@@ -476,6 +480,26 @@ class Exporter:
             aliases=cfg.mapping.symbol_aliases,
             bad_keys=self._bad_keys,
         )
+        new = [k.key for k in keys if not self._usable.get(k.key)]  # unseen, or not usable
+        if new:
+            # One TYPE round trip for keys not seen before: a ticker key holds a hash or a
+            # string; a key of another type matching a pattern is logged once and left out.
+            pipe = self._client.pipeline(transaction=False)
+            for key in new:
+                pipe.type(key)
+            for key, kind in zip(new, pipe.execute(), strict=True):
+                kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+                self._usable[key] = kind in ("hash", "string", "none")
+                if not self._usable[key] and key not in self._bad_keys:
+                    self._bad_keys.add(key)
+                    log.warning(
+                        "skipping key %r: it holds a %s, not a hash or a JSON string",
+                        key.decode("utf-8", "replace"),
+                        kind,
+                    )
+        current = {k.key for k in keys}
+        self._usable = {k: v for k, v in self._usable.items() if k in current}
+        keys = [k for k in keys if self._usable[k.key]]
         if len(keys) != len(self._keys):
             log.info("sampling %d ticker keys", len(keys))
         self._keys = keys
@@ -506,6 +530,7 @@ class Exporter:
             if isinstance(reply, _connection_errors()):
                 raise reply
             if isinstance(reply, Exception):
+                self.stats.samples_failed += 1
                 log.error("a sample failed: %s", reply)
                 return
         self.stats.samples += 1
@@ -706,7 +731,7 @@ class Exporter:
                     log.error("writing the dataset failed (%s): %d rows NOT written", exc, rows)
                     return
                 log.error("writing the dataset failed (%s); retrying in %.0f s", exc, delay)
-                time.sleep(delay if not closing else 0.2)
+                self._closing.wait(0.2 if closing else delay)  # wakes early to stop
                 delay = min(2 * delay, 30.0)
 
     def _write_once(self, job: _Job) -> None:
