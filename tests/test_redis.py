@@ -506,7 +506,8 @@ def test_stream_checkpoint_resume_neither_loses_nor_duplicates(server, r, tmp_pa
     for i in range(40):
         r.xadd(stream, _trade(i))
     r.xadd(liq, {"data": json.dumps({"p": "3000", "q": "2", "S": "SELL", "T": now_ms()})})
-    cfg = config(server, out, stream_batch=15)  # several reads per stream
+    # Several reads per stream, several flushes (bounded memory) each with its checkpoint.
+    cfg = config(server, out, stream_batch=15, flush_rows=20)
 
     run = Running(cfg)
     run.wait_for(lambda s: s.stream_entries >= 41)
@@ -514,6 +515,7 @@ def test_stream_checkpoint_resume_neither_loses_nor_duplicates(server, r, tmp_pa
         r.xadd(stream, _trade(i))
     run.wait_for(lambda s: s.stream_entries >= 56)
     first = run.stop()
+    assert first.flushes >= 2
     assert first.rows_written["trades"] == 55
     assert first.rows_written["liquidations"] == 1
     for i in range(55, 80):  # arrive while it is stopped
@@ -729,3 +731,27 @@ def test_cli_export_redis_help_and_bad_url(capsys):
     assert "--interval" in out and "--patterns" in out
     assert main(["export-redis", "--url", "http://x", "--out", "unused"]) == 2
     assert "url" in capsys.readouterr().err
+
+
+def test_identical_prints_are_merged(server, r, tmp_path):
+    """Two prints equal in every contract column (the collector's own ts_local) are one
+    print with the summed size (docs/data.md); a different one stays separate."""
+    out = tmp_path / "ds"
+    stream = "okx:swap:trades:BTC-USDT-SWAP"
+    print_ = {
+        "ts_local": "1723150000000000001",
+        "ts": "1723150000000",
+        "px": "60000",
+        "sz": "0.5",
+        "side": "buy",
+    }
+    r.xadd(stream, print_)
+    r.xadd(stream, print_)
+    r.xadd(stream, print_ | {"side": "sell"})
+    run = Running(config(server, out))
+    run.wait_for(lambda s: s.stream_entries >= 3)
+    stats = run.stop()
+    trades = read(out, "trades")
+    assert trades[["sz", "side"]].values.tolist() == [[1.0, 1], [0.5, -1]]
+    assert stats.rows_read["trades"] == 2
+    assert_clean(out)

@@ -28,7 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from spreadarb.data.contract import PARQUET_SUFFIX, table_spec
+from spreadarb.data.contract import PARQUET_SUFFIX, TABLES, table_spec
 from spreadarb.data.writer import write_empty_table, write_table
 from spreadarb.redis.fields import (
     FieldMapping,
@@ -312,7 +312,7 @@ class Exporter:
         self._streams: StreamReader | None = None
         self._last_flush = time.monotonic()
         self._rediscover = False
-        self._has_trades = False
+        self._tables_checked = False
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=2)
         self._writer: threading.Thread | None = None
         self._closing = threading.Event()
@@ -658,23 +658,27 @@ class Exporter:
             return True
         return rows > 0 and now - self._last_flush >= self.config.flush_interval_s
 
-    def _ensure_trades_table(self, example: Path) -> None:
-        """Give a dataset without trade streams an empty ``trades`` table.
+    def _ensure_required_tables(self, example: Path) -> None:
+        """Give the dataset an empty file for a required table it has no rows of.
 
-        The contract requires the table (``spreadarb.validate`` reports its absence);
-        an empty file in the partition of ``example`` says "no trades recorded".
+        The contract requires ``tickers`` and ``trades`` (``spreadarb.validate`` reports
+        a missing one); an empty file in the partition of ``example`` (a file just
+        written) says "nothing recorded". Without trade streams that is ``trades``.
         """
-        self._has_trades = True
-        trades = self.config.root / "trades"
-        if trades.is_dir() and any(trades.rglob(f"*{PARQUET_SUFFIX}")):
-            return
+        self._tables_checked = True
         date = example.parent.parent.name.removeprefix("date=")
         exchange = example.parent.name.removeprefix("exchange=")
-        write_empty_table(self.config.root, "trades", date, exchange)
-        log.warning(
-            "no trades were exported (no trade streams found): wrote an empty trades table; "
-            "a backtest needs trades for queue fills"
-        )
+        for table, spec in TABLES.items():
+            folder = self.config.root / table
+            if not spec.required or (folder.is_dir() and any(folder.rglob(f"*{PARQUET_SUFFIX}"))):
+                continue
+            write_empty_table(self.config.root, table, date, exchange)
+            log.warning(
+                "no %s were exported: wrote an empty %s table so that the dataset is valid%s",
+                table,
+                table,
+                " (a backtest needs trades for queue fills)" if table == "trades" else "",
+            )
 
     def flush(self) -> None:
         """Hand every buffered row to the writer thread (returns at once).
@@ -756,8 +760,8 @@ class Exporter:
         if written:
             self.stats.flushes += 1
             self.stats.files_written += len(written)
-            if not self._has_trades:
-                self._ensure_trades_table(written[0])
+            if not self._tables_checked:
+                self._ensure_required_tables(written[0])
 
 
 @dataclass
