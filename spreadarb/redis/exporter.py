@@ -36,7 +36,13 @@ from spreadarb.redis.fields import (
     TickerParser,
     VenueMapping,
 )
-from spreadarb.redis.keys import KeyPattern, MarketKey, default_patterns, scan_keys
+from spreadarb.redis.keys import (
+    KeyPattern,
+    MarketKey,
+    default_patterns,
+    resolve_keys,
+    scan_prefixes,
+)
 from spreadarb.redis.streams import STREAM_TABLES, StreamCheckpoint, StreamReader
 
 log = logging.getLogger("spreadarb.redis")
@@ -189,6 +195,9 @@ class ExportConfig:
 
 
 _TABLES = ("tickers", *STREAM_TABLES)
+# "none": deleted since the SCAN; the sample sees it missing and looks for keys again.
+_TICKER_TYPES = frozenset({"hash", "string", "none"})
+_STREAM_TYPES = frozenset({"stream"})
 _JSON = json.JSONDecoder()
 
 
@@ -300,7 +309,7 @@ class Exporter:
         self._keys: list[MarketKey] = []
         self._chunks: list[list[bytes]] = []
         self._bad_keys: set[bytes] = set()
-        self._usable: dict[bytes, bool] = {}  # key -> holds a hash or a string
+        self._types: dict[bytes, str] = {}  # key -> its Redis type, when asked
         self._last_ts: dict[bytes, Any] = {}  # key -> raw exchange timestamp last exported
         self._last_bad: dict[bytes, bytes] = {}  # key -> last undecodable value (count once)
         # ts_local floor per market: by key for tickers, (table, venue, symbol) for events
@@ -472,34 +481,38 @@ class Exporter:
                 client.connection_pool.disconnect()
 
     def _discover(self) -> None:
+        """Find the ticker and stream keys: one SCAN pass, then TYPE for keys not seen."""
         cfg = self.config
-        keys = scan_keys(
-            self._client,
-            self._patterns,
-            count=cfg.scan_count,
-            aliases=cfg.mapping.symbol_aliases,
-            bad_keys=self._bad_keys,
+        stream_patterns = self._streams.all_patterns if self._streams is not None else []
+        found = scan_prefixes(
+            self._client, [*self._patterns, *stream_patterns], count=cfg.scan_count
         )
-        new = [k.key for k in keys if not self._usable.get(k.key)]  # unseen, or not usable
-        if new:
-            # One TYPE round trip for keys not seen before: a ticker key holds a hash or a
-            # string; a key of another type matching a pattern is logged once and left out.
+        tickers = resolve_keys(
+            found, self._patterns, aliases=cfg.mapping.symbol_aliases, bad_keys=self._bad_keys
+        )
+        streams = self._streams.resolve(found) if self._streams is not None else {}
+        wanted = {mk.key: _TICKER_TYPES for mk in tickers}
+        wanted.update((key, _STREAM_TYPES) for key in streams)
+        # A key's type is asked once (one pipelined round trip), and again while it is
+        # not what its pattern needs.
+        unknown = [k for k, ok in wanted.items() if self._types.get(k) not in ok]
+        if unknown:
             pipe = self._client.pipeline(transaction=False)
-            for key in new:
+            for key in unknown:
                 pipe.type(key)
-            for key, kind in zip(new, pipe.execute(), strict=True):
+            for key, kind in zip(unknown, pipe.execute(), strict=True):
                 kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-                self._usable[key] = kind in ("hash", "string", "none")
-                if not self._usable[key] and key not in self._bad_keys:
+                self._types[key] = kind
+                if kind not in wanted[key] and kind != "none" and key not in self._bad_keys:
                     self._bad_keys.add(key)
                     log.warning(
-                        "skipping key %r: it holds a %s, not a hash or a JSON string",
+                        "skipping key %r: it holds a %s, not %s",
                         key.decode("utf-8", "replace"),
                         kind,
+                        " or ".join(sorted(wanted[key] - {"none"})),
                     )
-        current = {k.key for k in keys}
-        self._usable = {k: v for k, v in self._usable.items() if k in current}
-        keys = [k for k in keys if self._usable[k.key]]
+        self._types = {k: v for k, v in self._types.items() if k in wanted}
+        keys = [mk for mk in tickers if self._types[mk.key] in _TICKER_TYPES]
         if len(keys) != len(self._keys):
             log.info("sampling %d ticker keys", len(keys))
         self._keys = keys
@@ -507,7 +520,9 @@ class Exporter:
         self._chunks = [raw[i : i + KEYS_PER_CALL] for i in range(0, len(raw), KEYS_PER_CALL)]
         self.stats.keys = len(keys)
         if self._streams is not None:
-            self._streams.discover(self._client, count=cfg.scan_count)
+            self._streams.streams = {
+                k: v for k, v in streams.items() if self._types[k] in _STREAM_TYPES
+            }
             self.stats.streams = len(self._streams.streams)
 
     def _sample(self) -> None:
@@ -594,7 +609,7 @@ class Exporter:
                 last_bad.pop(mk.key, None)
             if ts_local < 0:
                 ts_local = sample_ns
-            floor = floors.get(mk.key, 0)  # one key per market (see scan_keys)
+            floor = floors.get(mk.key, 0)  # one key per market (see resolve_keys)
             if ts_local < floor:
                 ts_local = floor
             floors[mk.key] = ts_local

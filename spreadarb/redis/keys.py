@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,29 +82,45 @@ class MarketKey:
     symbol: str
 
 
-def scan_keys(
-    client: Any,
-    patterns: Iterable[KeyPattern],
+def scan_prefixes(client: Any, patterns: Sequence[KeyPattern], *, count: int = 1000) -> list[bytes]:
+    """Every key matching one of ``patterns``, sorted, found in **one** SCAN pass.
+
+    With a single pattern the pass uses ``MATCH``; with several, one pass without it
+    filtered by prefix here is cheaper than one pass per pattern (SCAN walks the
+    whole keyspace whatever it matches).
+    """
+    prefixes = tuple({p.prefix.encode() for p in patterns})
+    if not prefixes:
+        return []
+    match = patterns[0].glob if len(prefixes) == 1 else None
+    found = set()
+    for key in client.scan_iter(match=match, count=count):
+        raw = key if isinstance(key, bytes) else str(key).encode()
+        if raw.startswith(prefixes):
+            found.add(raw)
+    return sorted(found)
+
+
+def resolve_keys(
+    keys: Iterable[bytes],
+    patterns: Sequence[KeyPattern],
     *,
-    count: int = 1000,
     aliases: Mapping[str, str] | None = None,
     bad_keys: set[bytes] | None = None,
 ) -> list[MarketKey]:
-    """Every key matching ``patterns``, with SCAN ... MATCH (never KEYS).
+    """The keys of ``keys`` that match ``patterns``, as markets (venue, symbol).
 
-    A key whose market name does not normalise to a canonical symbol is logged once
-    (``bad_keys`` remembers it across calls) and left out. The result is sorted by
-    key, so samples list markets in a stable order.
+    A key whose market name does not normalise to a canonical symbol, or whose market
+    is already read from another key, is logged once (``bad_keys`` remembers it
+    across calls) and left out. The result is sorted by key, so samples list markets
+    in a stable order and the same key wins every refresh.
     """
-    candidates: dict[bytes, KeyPattern] = {}
-    for pattern in patterns:
-        for key in client.scan_iter(match=pattern.glob, count=count):
-            raw_key = key if isinstance(key, bytes) else str(key).encode()
-            candidates.setdefault(raw_key, pattern)
     found: list[MarketKey] = []
     markets: dict[tuple[str, str], bytes] = {}
-    for raw_key in sorted(candidates):  # sorted: the same key wins every refresh
-        pattern = candidates[raw_key]
+    for raw_key in sorted(keys):
+        pattern = next((p for p in patterns if raw_key.startswith(p.prefix.encode())), None)
+        if pattern is None:
+            continue
         raw = raw_key.decode("utf-8", "replace")[len(pattern.prefix) :]
         try:
             symbol = normalize_symbol(raw, pattern.venue, aliases)

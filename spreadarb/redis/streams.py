@@ -31,7 +31,7 @@ from spreadarb._io import atomic_write_bytes, atomic_write_text
 from spreadarb.data.contract import table_spec
 from spreadarb.data.writer import write_table
 from spreadarb.redis.fields import FieldMapping, MalformedValue, VenueMapping, event_row
-from spreadarb.redis.keys import KeyPattern, MarketKey, scan_keys
+from spreadarb.redis.keys import KeyPattern, MarketKey, resolve_keys
 
 log = logging.getLogger("spreadarb.redis")
 
@@ -153,20 +153,20 @@ class StreamReader:
         self._venues: dict[str, VenueMapping] = {}
         self._bad_keys: set[bytes] = set()
 
-    def discover(self, client: Any, *, count: int) -> None:
-        """Find the stream keys (``SCAN ... TYPE stream``)."""
+    @property
+    def all_patterns(self) -> list[KeyPattern]:
+        """Every stream key pattern, of both tables."""
+        return [p for patterns in self.patterns.values() for p in patterns]
+
+    def resolve(self, keys: list[bytes]) -> dict[bytes, tuple[str, MarketKey]]:
+        """The stream markets among ``keys`` (found by the exporter's SCAN), by key."""
         found: dict[bytes, tuple[str, MarketKey]] = {}
         for table, patterns in self.patterns.items():
-            for pattern in patterns:
-                for mk in scan_keys(
-                    _TypedScan(client, "stream"),
-                    (pattern,),
-                    count=count,
-                    aliases=self.mapping.symbol_aliases,
-                    bad_keys=self._bad_keys,
-                ):
-                    found.setdefault(mk.key, (table, mk))
-        self.streams = found
+            for mk in resolve_keys(
+                keys, patterns, aliases=self.mapping.symbol_aliases, bad_keys=self._bad_keys
+            ):
+                found.setdefault(mk.key, (table, mk))
+        return found
 
     def request(self) -> dict[bytes, bytes]:
         """The ``{key: last id}`` argument of the next XREAD (new streams from the start)."""
@@ -201,17 +201,6 @@ class StreamReader:
                     ts_local = id_ts_ns(entry_id)
                 append(table, mk, ts_local, ts_exchange, px, sz, side)
         return n
-
-
-class _TypedScan:
-    """A client view whose ``scan_iter`` only returns keys of one type."""
-
-    def __init__(self, client: Any, type_: str) -> None:
-        self._client = client
-        self._type = type_
-
-    def scan_iter(self, *, match: str, count: int) -> Any:
-        return self._client.scan_iter(match=match, count=count, _type=self._type)
 
 
 def empty_table(table: str) -> pa.Table:
