@@ -649,7 +649,7 @@ def event_row(
         When a field is missing, not a number, or breaks a contract rule.
     """
     m = vm.trades if table == "trades" else vm.liquidations
-    found = _lookup(obj, m["ts_exchange"]) if "ts_exchange" in m else None
+    found = _lookup(obj, m["ts_exchange"]) if table == "trades" else None
     ts_exchange = to_ns(found[0], "ts_exchange") if found is not None else -1
     found = _lookup(obj, m["ts_local"])
     ts_local = to_ns(found[0], "ts_local") if found is not None else -1
