@@ -408,7 +408,7 @@ def test_redis_restart_mid_export_loses_nothing_after_it(server, r, tmp_path, ca
             ts = now_ms()
             r.hset(key, mapping=binance_hash(ts, i))
             before.append(ts)
-            run.wait_for(lambda s, n=len(before): s.rows_read["tickers"] >= n)
+            run.wait_for(lambda s, n=i + 1: s.rows_read["tickers"] >= n)
         run.wait_for(lambda s: s.rows_written["tickers"] >= 4)  # flushed by time
         r.close()
         server.stop()
