@@ -757,4 +757,5 @@ def test_identical_prints_are_merged(server, r, tmp_path):
     trades = read(out, "trades")
     assert trades[["sz", "side"]].values.tolist() == [[1.0, 1], [0.5, -1]]
     assert stats.rows_read["trades"] == 2
+    assert stats.prints_merged == 1
     assert_clean(out)

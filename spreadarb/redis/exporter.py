@@ -218,6 +218,8 @@ class ExportStats:
     rows_unwritten: int = 0  # rows a write failed for, at exit after retries (logged)
     malformed_by_key: dict[str, int] = field(default_factory=dict)
     stream_entries: int = 0
+    prints_merged: int = 0  # stream entries identical to a row but its size: sizes summed
+    ts_local_clamped: int = 0  # ts_local raised to keep a market's time non-decreasing
     rows_read: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_TABLES, 0))
     rows_written: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_TABLES, 0))
     files_written: int = 0
@@ -611,6 +613,7 @@ class Exporter:
                 ts_local = sample_ns
             floor = floors.get(mk.key, 0)  # one key per market (see resolve_keys)
             if ts_local < floor:
+                self.stats.ts_local_clamped += 1
                 ts_local = floor
             floors[mk.key] = ts_local
             rows.append((ts_local, ts_ex, mk.venue, mk.symbol, *numbers))
@@ -631,6 +634,7 @@ class Exporter:
         market = (table, mk.venue, mk.symbol)
         floor = self._floor.get(market, 0)
         if ts_local < floor:
+            self.stats.ts_local_clamped += 1
             ts_local = floor
         self._floor[market] = ts_local
         same = self._same_ts.get(market)
@@ -642,6 +646,7 @@ class Exporter:
             # Two prints identical in every contract column are one print (docs/data.md).
             row = rows[i]
             rows[i] = (*row[:-2], row[-2] + sz, row[-1])
+            self.stats.prints_merged += 1
             return
         same[1][ident] = len(rows)
         if table == "trades":
