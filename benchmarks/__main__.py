@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -122,6 +123,17 @@ def summary(quick: bool) -> list[tuple[str, str, str, str, str]]:
         if "dask_scaling" in r:
             add("Dask scaling 1 -> 2 workers", r["workload"], f"{r['dask_scaling']:.2f}x")
         add("thread scaling 1 -> 2", r["workload"], f"{r['thread_scaling']:.2f}x")
+    redis = _load("bench_redis")
+    if redis:
+        workload = f"{redis['keys']} keys at {redis['target_hz']:g} Hz"
+        add("Redis export sampling rate", workload, f"{redis['achieved_hz']:.2f} Hz")
+        add(
+            "Redis exporter CPU (one core)",
+            workload,
+            f"{redis['exporter_cpu_share']:.1%}",
+            "< 25%",
+            redis["exporter_cpu_share"] < 0.25,
+        )
     return rows
 
 
@@ -138,6 +150,9 @@ def main() -> None:
         ),
         "bench_sweep.py": _run("bench_sweep.py", *day),
     }
+    if shutil.which("redis-server"):  # the exporter benchmark runs its own server
+        quick = ["--seconds", "15"] if args.quick else []
+        durations["bench_redis.py"] = _run("bench_redis.py", *quick)
     rows = summary(args.quick)
     header = ("quantity", "workload", "value", "target", "")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]

@@ -14,6 +14,7 @@ Public names::
     spreadarb.sweep(dataset, grid, *, base=None, client=None, n_jobs=None, ...) -> DataFrame
     spreadarb.BacktestResult.load(folder)               results saved with result.save(folder)
     spreadarb.plots.tearsheet(result), plot_equity(result, ax=None), ...
+    spreadarb.redis.export(out, *, url=..., interval="100ms", ...)   docs/redis.md
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "load",
     "load_funding",
     "plots",
+    "redis",
     "scan",
     "slippage",
     "sweep",
@@ -56,7 +58,7 @@ __all__ = [
     "write_table",
 ]
 
-_LAZY_MODULES = {"synth": "spreadarb.synth", "plots": "spreadarb.plots"}
+_LAZY_MODULES = {"synth": "spreadarb.synth", "plots": "spreadarb.plots", "redis": "spreadarb.redis"}
 _LAZY_FUNCTIONS = {
     "scan": "spreadarb.scanner",
     "backtest": "spreadarb.simulation",

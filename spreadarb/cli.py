@@ -351,6 +351,39 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export_redis(args: argparse.Namespace) -> int:
+    import logging
+
+    from spreadarb.redis.exporter import export
+
+    logging.basicConfig(
+        level=getattr(logging, args.log_level), format="%(asctime)s %(levelname)s %(message)s"
+    )
+    fields: dict[str, Any] = {}
+    for name in ("flush_rows", "trade_streams", "liquidation_streams"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    if args.flush_interval is not None:
+        from spreadarb.redis.exporter import parse_duration
+
+        fields["flush_interval_s"] = parse_duration(args.flush_interval, "--flush-interval")
+    if args.key_refresh is not None:
+        from spreadarb.redis.exporter import parse_duration
+
+        fields["key_refresh_s"] = parse_duration(args.key_refresh, "--key-refresh")
+    stats = export(
+        args.out,
+        url=args.url,
+        interval=args.interval,
+        duration=args.duration,
+        patterns=args.patterns,
+        mapping=args.mapping,
+        **fields,
+    )
+    print(f"export-redis: {stats.summary()}")
+    return EXIT_OK
+
+
 def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--start", metavar="TIME", help="first ts_local to load, ISO 8601 (UTC if no zone)"
@@ -569,6 +602,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="set any other SynthConfig field, e.g. --set dislocation_rate_per_hour=3 (repeatable)",
     )
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser(
+        "export-redis",
+        help="export the collectors' live tickers from Redis to a dataset",
+        description="Sample the ticker keys of the collectors ({exchange}:{market}:tickers:"
+        "{symbol}) on a fixed cadence and append the snapshots (and the trade and liquidation "
+        "streams) to a partitioned Parquet dataset (docs/redis.md). Runs until --duration "
+        "ends or SIGINT/SIGTERM, which flush what is buffered.",
+    )
+    p.add_argument("--url", default="redis://localhost:6379/0", help="redis://HOST:PORT/DB")
+    p.add_argument("--out", required=True, help="dataset folder to append to")
+    p.add_argument("--interval", default="100ms", help="sampling period (default 100ms)")
+    p.add_argument("--duration", help="stop after this long (e.g. 10m, 2h; default: never)")
+    p.add_argument(
+        "--patterns",
+        type=_split,
+        help="comma-separated ticker key patterns [venue=]PREFIX* (default: the 8 venues)",
+    )
+    p.add_argument("--trade-streams", type=_split, help="comma-separated trade stream key patterns")
+    p.add_argument(
+        "--liquidation-streams",
+        type=_split,
+        help="comma-separated liquidation stream key patterns",
+    )
+    p.add_argument("--mapping", help="TOML file overriding the venues' field names")
+    p.add_argument("--flush-rows", type=int, help="write when this many rows are buffered")
+    p.add_argument("--flush-interval", help="write at least this often (default 60s)")
+    p.add_argument("--key-refresh", help="re-discover keys this often (default 10s)")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=_cmd_export_redis)
     return parser
 
 

@@ -355,6 +355,12 @@ class BacktestResult:
         scalars = {k: v for k, v in self.metrics.items() if not isinstance(v, dict)}
         return pd.DataFrame({"value": pd.Series(scalars, dtype=object)})
 
+    def to_redis(self, client: Any, *, prefix: str = "strategy", **options: Any) -> dict[str, int]:
+        """Write the seed's ``strategy:*`` keys (see :func:`spreadarb.redis.to_redis`)."""
+        from spreadarb.redis.strategy_keys import to_redis
+
+        return to_redis(self, client, prefix=prefix, **options)
+
 
 class PolarsTables(Mapping[str, "pl.DataFrame"]):
     """The tables of a :class:`BacktestResult` as polars DataFrames (see

@@ -228,3 +228,13 @@ def _write_file(
     target = directory / f"{name}{PARQUET_SUFFIX}"
     atomic_write_bytes(target, payload)
     return target
+
+
+def write_empty_table(root: str | os.PathLike[str], table: str, date: str, exchange: str) -> Path:
+    """Write a file of ``table`` with no rows into the partition ``(date, exchange)``.
+
+    For a producer that must leave a required table present but recorded nothing
+    for it (the Redis exporter without trade streams). Written atomically.
+    """
+    spec = table_spec(table)
+    return _write_file(Path(root), spec, spec.arrow_schema.empty_table(), date, exchange, None)
