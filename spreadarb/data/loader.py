@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spreadarb.data.checks import MarketTail, Where, check_table
-from spreadarb.data.contract import NS_PER_DAY, TABLES, TIMESTAMP_MAX_NS, TIMESTAMP_MIN_NS
+from spreadarb.data.contract import (
+    NS_PER_DAY,
+    TABLES,
+    TIMESTAMP_MAX_NS,
+    TIMESTAMP_MIN_NS,
+    TableSpec,
+)
 from spreadarb.data.dataset import Dataset, MarketTable, ReadStats, numeric_columns
 from spreadarb.data.errors import DataError, DataProblem
 from spreadarb.data.layout import (
@@ -200,37 +207,74 @@ def load(
             if c.name in numeric_columns(name)
         }
         fill = offsets[:-1].copy()
-        tails: dict[tuple[str, str], MarketTail] = {}
-        for f, g in zip(files_of[name], codes_of, strict=True):
-            got = read_file(
-                f, columns=spec.column_names, start_ns=start_ns, end_ns=end_ns, symbols=symbol_set
-            )
-            if isinstance(got, DataProblem):
-                problems.append(got)
+
+        def load_files(
+            group: list[tuple[int, PartitionFile, np.ndarray | None]],
+            spec: TableSpec = spec,
+            columns: dict[str, np.ndarray] = columns,
+            fill: np.ndarray = fill,
+        ) -> list[tuple[int, FileRead | None, list[DataProblem]]]:
+            """Read, check and scatter a group's files in order (one exchange's files: no
+            market is in two groups, so groups run in parallel on disjoint rows)."""
+            tails: dict[tuple[str, str], MarketTail] = {}
+            out: list[tuple[int, FileRead | None, list[DataProblem]]] = []
+            failed = False
+            for i, f, g in group:
+                got = read_file(
+                    f,
+                    columns=spec.column_names,
+                    start_ns=start_ns,
+                    end_ns=end_ns,
+                    symbols=symbol_set,
+                )
+                if isinstance(got, DataProblem):
+                    out.append((i, None, [got]))
+                    failed = True
+                    continue
+                found: list[DataProblem] = []
+                if got.row_groups_read:
+                    found = check_table(
+                        got.table,
+                        spec,
+                        Where(
+                            file=f.relative,
+                            row_numbers=got.row_numbers,
+                            date=f.date,
+                            exchange=f.exchange,
+                        ),
+                        tails,
+                    )
+                failed = failed or bool(found) or g is None
+                if not failed and got.row_groups_read and got.table.num_rows:
+                    assert g is not None
+                    if g.size != got.table.num_rows:
+                        raise RuntimeError(f"{f.relative}: the file changed while being loaded")
+                    _scatter(got.table, g, columns, fill, n_markets)
+                # Keep the counts, not the rows.
+                out.append((i, _without_rows(got), found))
+            return out
+
+        groups: dict[str, list[tuple[int, PartitionFile, np.ndarray | None]]] = {}
+        for i, (f, g) in enumerate(zip(files_of[name], codes_of, strict=True)):
+            groups.setdefault(f.exchange, []).append((i, f, g))
+        workers = min(len(groups), os.cpu_count() or 1)
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                done = [r for part in pool.map(load_files, groups.values()) for r in part]
+        else:
+            done = [r for group in groups.values() for r in load_files(group)]
+        for i, read, found in sorted(done, key=lambda r: r[0]):
+            problems.extend(found)
+            if read is None:
                 continue
-            stats["row_groups_total"] += got.row_groups_total
-            if got.row_groups_read == 0:
+            stats["row_groups_total"] += read.row_groups_total
+            if read.row_groups_read == 0:
                 continue
             stats["files_read"] += 1
-            stats["row_groups_read"] += got.row_groups_read
-            stats["bytes_read"] += got.bytes_read
-            stats["rows_read"] += got.table.num_rows
-            touched.append(f.relative)
-            found = check_table(
-                got.table,
-                spec,
-                Where(
-                    file=f.relative, row_numbers=got.row_numbers, date=f.date, exchange=f.exchange
-                ),
-                tails,
-            )
-            problems.extend(found)
-            if problems or g is None or not got.table.num_rows:
-                continue  # the load fails; only the checks go on
-            if g.size != got.table.num_rows:
-                raise RuntimeError(f"{f.relative}: the file changed while it was being loaded")
-            _scatter(got.table, g, columns, fill, n_markets)
-            del got
+            stats["row_groups_read"] += read.row_groups_read
+            stats["bytes_read"] += read.bytes_read
+            stats["rows_read"] += read.table.num_rows
+            touched.append(files_of[name][i].relative)
         if problems:
             continue
         tables[name] = MarketTable(name=name, columns=columns, offsets=offsets)
@@ -278,6 +322,18 @@ def _market_keys(table: pa.Table) -> tuple[np.ndarray, list[tuple[str, str]]] | 
     return codes, keys
 
 
+def _without_rows(got: FileRead) -> FileRead:
+    """The read's statistics with an empty table of the same length (rows freed)."""
+    return FileRead(
+        file=got.file,
+        table=pa.table({"n": pa.nulls(got.table.num_rows)}),
+        row_numbers=None,
+        row_groups_total=got.row_groups_total,
+        row_groups_read=got.row_groups_read,
+        bytes_read=got.bytes_read,
+    )
+
+
 def _scatter(
     table: pa.Table,
     g: np.ndarray,
@@ -319,6 +375,8 @@ def _scatter(
     first_of = np.searchsorted(sorted_g, sorted_g, side="left")
     dest = np.empty_like(order)
     dest[order] = fill[sorted_g] + (np.arange(order.size) - first_of)
-    fill += np.bincount(g, minlength=n_markets)
+    # Only this file's markets: other threads advance the others' slots concurrently.
+    present = np.unique(g)
+    fill[present] += np.bincount(g, minlength=n_markets)[present]
     for column, out in columns.items():
         out[dest] = values[column]
