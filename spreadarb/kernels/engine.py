@@ -307,8 +307,11 @@ def simulate_nb(
             row = ev_row[e]
             filled = False
             if ev_kind[e] == EV_TICKER:
-                if st.ints[I_OPEN] > 0:
-                    # Funding due before this quote is settled with the rate known before it.
+                prev = st.cur_tick[mk]
+                if st.ints[I_OPEN] > 0 and prev >= 0 and book.next_funding_ts[prev] <= t:
+                    # Funding due before this quote is settled with the rate known before it
+                    # (tested here, not in the call: a call passes every array of book, st
+                    # and rec, which costs more than the whole hot path).
                     _settle_funding(mk, t, book, st, rec)
                 st.cur_tick[mk] = row
                 if st.ints[I_WORKING] > 0:
