@@ -41,7 +41,7 @@ on events seen locally in ``[send + 2 L, send + timeout + 2 L)``; hftbacktest ge
 constant entry latency ``2 L - f`` and response latency ``f``, ``f`` its median feed
 latency (4.2 ms), so its exchange-clock window matches ours for an event of median feed
 latency (:func:`run_peer`). Its events are the rows of its event array (one per depth-level
-change and trade, about 4.5x our rows for the same market), so two ratios are reported:
+change and trade, about 5.6x our rows for the same market), so two ratios are reported:
 events/s vs events/s, and replay speed (recording seconds per wall second) vs replay speed.
 
 Order by order (:func:`compare_orders`): filled by both / only ours / only hftbacktest /
@@ -328,7 +328,9 @@ def peer_orders(res: spreadarb.BacktestResult, ds: spreadarb.Dataset, offset: in
     return out
 
 
-def run_peer(res: spreadarb.BacktestResult, ds: spreadarb.Dataset, repeats: int) -> dict[str, Any]:
+def run_peer(
+    res: spreadarb.BacktestResult, ds: spreadarb.Dataset, repeats: int, naive: bool = False
+) -> dict[str, Any]:
     """Replay our USDT-M passive orders in hftbacktest; returns its JSON plus our orders.
 
     Latency: the engine used ``L`` one way for each order (2 L from send to the first event
@@ -337,7 +339,8 @@ def run_peer(res: spreadarb.BacktestResult, ds: spreadarb.Dataset, repeats: int)
     its feed latency ``f`` (median over its rows, after its converter's shift). With entry
     latency ``2 L - f`` and response latency ``f`` its window [send + entry, cancel + entry)
     on the exchange clock is ours [send + 2 L, cancel + 2 L) on the local one for an event
-    of median feed latency, and a fill is seen locally when we see the filling event."""
+    of median feed latency, and a fill is seen locally when we see the filling event.
+    ``naive=True`` gives it ``L`` both ways instead (the sensitivity check)."""
     conv = _peer("--convert-only")
     offset, matches = clock_offset(ds, Path(conv["npz"]))
     o = res.order_records
@@ -350,6 +353,8 @@ def run_peer(res: spreadarb.BacktestResult, ds: spreadarb.Dataset, repeats: int)
     with_exch = data[data["exch_ts"] > 0]
     f = int(np.median(with_exch["local_ts"] - with_exch["exch_ts"]))
     entry, response = int(two_l[0]) - f, f
+    if naive:
+        entry = response = int(two_l[0]) // 2
     np.save(PEER_ORDERS, peer_orders(res, ds, offset))
     peer = _peer(
         "--orders",
@@ -523,8 +528,12 @@ def main() -> None:
         except Exception as exc:
             peer_error = str(exc)
             print(f"hftbacktest peer failed: {exc}")
+    naive = None
     if peer is not None:
         comparison = compare_orders(peer, ds2)
+        # Sensitivity: the same replay with L each way (hftbacktest's usual setting).
+        c = compare_orders(run_peer(res2, ds2, 1, naive=True), ds2)
+        naive = {k: v for k, v in c.items() if k != "per_order"}
         hbt_span = (peer["last_local_ts"] - peer["first_local_ts"]) / 1e9
         for r in (two, real):
             for key in ("backtest", "kernel"):
@@ -571,6 +580,12 @@ def main() -> None:
         )
         for k, v in c["classes"].items():
             print(f"  {k}: {v['n']} (delta {v['delta_ms_min']:.1f} .. {v['delta_ms_max']:.1f} ms)")
+        if naive is not None:
+            print(
+                f"  with L each way instead: filled by both {naive['filled_both']}, only ours "
+                f"{naive['only_ours']}, only hftbacktest {naive['only_hftbacktest']}, "
+                f"neither {naive['filled_neither']}, same instant {naive['same_exchange_instant']}"
+            )
     elif peer_error:
         print(f"hftbacktest: not run ({peer_error.splitlines()[0]})")
     for r in results:
@@ -593,6 +608,7 @@ def main() -> None:
         "hftbacktest": peer,
         "hftbacktest_error": peer_error,
         "order_comparison": comparison,
+        "order_comparison_naive_latency": naive,
     }
     OUT.write_text(json.dumps(payload, indent=2))
     print(f"wrote {OUT}")
