@@ -109,6 +109,28 @@ def summary(quick: bool) -> list[tuple[str, str, str, str, str]]:
     peer = backtest.get("hftbacktest")
     if peer:
         add("hftbacktest (events/s)", "binance BTCUSDT", f"{peer.get('events_per_s', 0):,.0f}")
+    for name, r in _by_workload(backtest.get("results")).items():
+        if "kernel_vs_hbt_events_per_s" in r and r.get("limit_orders", 0) > 0:
+            ratio = r["kernel_vs_hbt_events_per_s"]
+            add(
+                "engine kernel / hftbacktest (events/s)",
+                name,
+                f"{ratio:.1f}x",
+                ">= 10x",
+                ratio >= 10,
+            )
+            add(
+                "engine kernel / hftbacktest (replay speed)",
+                name,
+                f"{r['kernel_vs_hbt_replay_speed']:.1f}x",
+            )
+    agree = backtest.get("order_comparison")
+    if agree:
+        add(
+            "fills agreeing with hftbacktest (order by order)",
+            "binance BTCUSDT",
+            f"{agree['filled_both'] + agree['filled_neither']}/{agree['orders']}",
+        )
     sweep = _load("bench_sweep") or {}
     for r in sweep.get("results", []):
         for run, (rate, _) in r["rows"].items():

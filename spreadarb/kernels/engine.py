@@ -307,8 +307,11 @@ def simulate_nb(
             row = ev_row[e]
             filled = False
             if ev_kind[e] == EV_TICKER:
-                if st.ints[I_OPEN] > 0:
+                prev = st.cur_tick[mk]
+                if st.ints[I_OPEN] > 0 and prev >= 0 and book.next_funding_ts[prev] <= t:
                     # Funding due before this quote is settled with the rate known before it.
+                    # The due time is tested here, not only in the callee: the call alone cost
+                    # about 0.3 us per quote while a position was open, 10x the hot path.
                     _settle_funding(mk, t, book, st, rec)
                 st.cur_tick[mk] = row
                 if st.ints[I_WORKING] > 0:
