@@ -31,6 +31,7 @@ from spreadarb.kernels.engine import (
     new_state,
     simulate_nb,
 )
+from spreadarb.kernels.events import WINDOW_EVENTS, first_unsorted_run_nb, merge_events_nb
 from spreadarb.kernels.scan import rank_nb
 from spreadarb.results import BacktestResult
 from spreadarb.scanner import scan_records
@@ -145,23 +146,17 @@ def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     of the concatenation), so the stream is deterministic.
     """
     tk, tr = dataset.tickers, dataset.trades
-    n_tickers = len(tk)
-    # Timsort (numpy's stable sort) merges the per-market runs natively: measured faster
-    # than a k-way heap merge in numba on the synthetic day (2.5 s vs 3.7 s).
-    row = np.argsort(np.concatenate([tk["ts_local"], tr["ts_local"]]), kind="stable")
-    # Kind, row and market follow from the position in the concatenation, so only the
-    # times are concatenated: the peak memory of this step is about half of sorting four
-    # concatenated columns.
-    is_trade = row >= n_tickers
-    row[is_trade] -= n_tickers
-    ts = np.empty(row.size, dtype=np.int64)
-    market = np.empty(row.size, dtype=np.int32)
-    for table, mask in ((tk, ~is_trade), (tr, is_trade)):
-        rows = row[mask]
-        ts[mask] = table["ts_local"][rows]
-        market[mask] = np.searchsorted(table.offsets, rows, side="right") - 1
-        del rows
-    return ts, is_trade.astype(np.int8), row, market
+    bad = first_unsorted_run_nb(tk["ts_local"], tr["ts_local"], tk.offsets, tr.offsets)
+    if bad >= 0:
+        table = "tickers" if bad < dataset.n_markets else "trades"
+        exchange, symbol = dataset.markets()[bad % dataset.n_markets]
+        raise ValueError(
+            f"{table} of {exchange} {symbol}: ts_local decreases; every market's rows must be "
+            "in ts_local order (spreadarb.load guarantees it)"
+        )
+    # A windowed merge of the per-market runs: measured 2.7 s on the SPEC §8 day against
+    # 4.4-5 s for a stable argsort of the concatenation plus the gathers of each column.
+    return merge_events_nb(tk["ts_local"], tr["ts_local"], tk.offsets, tr.offsets, WINDOW_EVENTS)
 
 
 @dataclass(frozen=True)

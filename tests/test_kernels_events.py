@@ -1,0 +1,77 @@
+"""merge_events_nb against the plain numpy construction of the event stream."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from spreadarb.kernels.events import first_unsorted_run_nb, merge_events_nb
+
+
+def numpy_oracle(tk_ts, tr_ts, tk_offsets, tr_offsets):
+    """The stream as the stable argsort of four concatenated columns."""
+    n_markets = tk_offsets.size - 1
+    ts = np.concatenate([tk_ts, tr_ts])
+    kind = np.concatenate([np.zeros(tk_ts.size, np.int8), np.ones(tr_ts.size, np.int8)])
+    row = np.concatenate([np.arange(tk_ts.size), np.arange(tr_ts.size)]).astype(np.int64)
+    market = np.concatenate(
+        [
+            np.repeat(np.arange(n_markets, dtype=np.int32), np.diff(tk_offsets)),
+            np.repeat(np.arange(n_markets, dtype=np.int32), np.diff(tr_offsets)),
+        ]
+    )
+    order = np.argsort(ts, kind="stable")
+    return ts[order], kind[order], row[order], market[order]
+
+
+@st.composite
+def markets(draw):
+    n_markets = draw(st.integers(1, 6))
+    tk_counts = draw(st.lists(st.integers(0, 30), min_size=n_markets, max_size=n_markets))
+    tr_counts = draw(st.lists(st.integers(0, 30), min_size=n_markets, max_size=n_markets))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+
+    def runs(counts):
+        # Sorted within each market, with ties (coarse clock) across and within markets.
+        return np.concatenate(
+            [np.sort(rng.integers(0, 40, c)) for c in counts] or [np.empty(0, np.int64)]
+        ).astype(np.int64)
+
+    tk_off = np.concatenate([[0], np.cumsum(tk_counts)]).astype(np.int64)
+    tr_off = np.concatenate([[0], np.cumsum(tr_counts)]).astype(np.int64)
+    return runs(tk_counts), runs(tr_counts), tk_off, tr_off
+
+
+@given(markets(), st.sampled_from([1, 2, 3, 8, 1024]))
+def test_merge_equals_the_numpy_construction(data, window):
+    tk_ts, tr_ts, tk_off, tr_off = data
+    expected = numpy_oracle(tk_ts, tr_ts, tk_off, tr_off)
+    assert first_unsorted_run_nb(tk_ts, tr_ts, tk_off, tr_off) == -1
+    for fn in (merge_events_nb, merge_events_nb.py_func):
+        got = fn(tk_ts, tr_ts, tk_off, tr_off, window)
+        for g, e in zip(got, expected, strict=True):
+            assert g.dtype == e.dtype
+            np.testing.assert_array_equal(g, e)
+
+
+def test_empty_stream_and_single_time():
+    empty = np.empty(0, np.int64)
+    offsets = np.zeros(3, np.int64)
+    ts, kind, row, market = merge_events_nb(empty, empty, offsets, offsets, 4)
+    assert ts.size == kind.size == row.size == market.size == 0
+    same = np.full(5, 7, np.int64)
+    got = merge_events_nb(same[:3], same[:2], np.array([0, 1, 3]), np.array([0, 2, 2]), 1)
+    np.testing.assert_array_equal(got[1], [0, 0, 0, 1, 1])  # tickers first
+    np.testing.assert_array_equal(got[3], [0, 1, 1, 0, 0])  # then market, then row
+    np.testing.assert_array_equal(got[2], [0, 1, 2, 0, 1])
+
+
+def test_an_unsorted_run_is_found():
+    tk = np.array([1, 2, 3, 5, 4], np.int64)
+    tr = np.array([1, 2], np.int64)
+    assert first_unsorted_run_nb(tk, tr, np.array([0, 3, 5]), np.array([0, 1, 2])) == 1
+    tr_bad = np.array([2, 1], np.int64)
+    ok_tk = np.sort(tk)
+    assert first_unsorted_run_nb(ok_tk, tr_bad, np.array([0, 3, 5]), np.array([0, 2, 2])) == 2
