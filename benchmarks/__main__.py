@@ -3,7 +3,7 @@
 Usage::
 
     python -m benchmarks           # data/sample and the SPEC §8 synthetic day, with peers
-    python -m benchmarks --quick   # data/sample only, no hftbacktest peer
+    python -m benchmarks --quick   # data/sample only, no hftbacktest peer, vectorbt warm only
 
 Runs each benchmark script in its own process (so peak memory and JIT timings are not
 polluted by the others), streams its output, then gathers their JSON files
@@ -145,6 +145,17 @@ def summary(quick: bool) -> list[tuple[str, str, str, str, str]]:
         if "dask_scaling" in r:
             add("Dask scaling 1 -> 2 workers", r["workload"], f"{r['dask_scaling']:.2f}x")
         add("thread scaling 1 -> 2", r["workload"], f"{r['thread_scaling']:.2f}x")
+    vbt = _load("bench_vectorbt") or {}
+    peer = vbt.get("vectorbt")
+    if peer:
+        ours = vbt["ours"]["threads"]
+        add(
+            "vectorbt signal sweep / spreadarb.sweep (configs/min)",
+            f"data/sample, {peer['configs']} configs",
+            f"{peer['configs_per_min']:,.0f} / {ours['2']['configs_per_min']:,.0f} (2 threads)"
+            f" = {vbt['ratios']['vectorbt_over_ours_2_threads']:.2f}x"
+            f" ({vbt['ratios']['vectorbt_over_ours_1_thread']:.2f}x vs 1 thread)",
+        )
     redis = _load("bench_redis")
     if redis:
         workload = f"{redis['keys']} keys at {redis['target_hz']:g} Hz"
@@ -171,6 +182,7 @@ def main() -> None:
             "bench_backtest.py", *(["--no-synthetic", "--no-peer"] if args.quick else [])
         ),
         "bench_sweep.py": _run("bench_sweep.py", *day),
+        "bench_vectorbt.py": _run("bench_vectorbt.py", *(["--no-cold-jit"] if args.quick else [])),
     }
     if shutil.which("redis-server"):  # the exporter benchmark runs its own server
         quick = ["--seconds", "15"] if args.quick else []
