@@ -61,6 +61,7 @@ __all__ = [
     "DEFAULT_MAKER_FEES",
     "DEFAULT_TAKER_FEES",
     "ConfigError",
+    "CrossedOnArrival",
     "FeeKind",
     "FeeSchedule",
     "MetricScales",
@@ -73,6 +74,7 @@ FeeKind = Literal["maker", "taker"]
 """Liquidity side of a fill: a resting limit order pays ``maker``, a market order ``taker``."""
 
 QueueModel = Literal["fraction", "risk_averse"]
+CrossedOnArrival = Literal["taker", "reject"]
 """Name of a queue-position model (SPEC §5)."""
 
 
@@ -569,6 +571,12 @@ class StrategyConfig:
         ignored). A trade through the price fills either at once. Default "fraction".
     fill_threshold
         Queue fraction for the "fraction" model, dimensionless, > 0. Default 0.20.
+    crossed_on_arrival
+        What the venue does with a limit order whose price the book already trades through
+        when the order arrives (the market moved while it travelled). "taker": it executes
+        at once at the opposite touch, worsened by the seed's slippage but never beyond the
+        limit, taker fee (a plain limit order). "reject": it is cancelled unfilled (a
+        post-only order). Default "taker".
     entry_timeout_ms
         Time the harder leg's entry limit order may rest before it is cancelled and the
         opportunity rejected, milliseconds, > 0. Default 500.
@@ -649,6 +657,9 @@ class StrategyConfig:
         default="fraction", metadata=_choices("fraction", "risk_averse")
     )
     fill_threshold: float = _positive(0.20, "fraction of resting depth")
+    crossed_on_arrival: CrossedOnArrival = field(
+        default="taker", metadata=_choices("taker", "reject")
+    )
     entry_timeout_ms: float = _positive(500.0, "ms")
     leg_timeout_ms: float = _positive(500.0, "ms")
     exit_timeout_ms: float = _positive(500.0, "ms")

@@ -60,6 +60,7 @@ def engine_params(config: StrategyConfig) -> EngineParams:
         profit_target_fraction=float(config.profit_target_fraction),
         spread_widening_bps=float(config.spread_widening_bps),
         stop_loss_bps=float(config.stop_loss_bps),
+        reject_crossed_on_arrival=config.crossed_on_arrival == "reject",
     )
 
 

@@ -129,6 +129,16 @@ def _fill_is_justified(o, dataset, threshold) -> bool:
     m = o["market"]
     tk = dataset.tickers
     tr = dataset.trades
+    if o["fill_time"] == o["arrive_time"]:
+        # Taker on arrival: the venue's book when the order arrived (the as-of quote at
+        # arrive_time) already traded through it; filled no worse than the limit.
+        tks = tk.rows(m)
+        i = np.searchsorted(tk["ts_local"][tks], o["arrive_time"], side="right") - 1
+        if i >= 0:
+            if o["side"] > 0 and tk["ask_px"][tks][i] <= o["price"]:
+                return bool(tk["ask_px"][tks][i] <= o["fill_price"] <= o["price"])
+            if o["side"] < 0 and tk["bid_px"][tks][i] >= o["price"]:
+                return bool(o["price"] <= o["fill_price"] <= tk["bid_px"][tks][i])
     trs = tr.rows(m)
     ts = tr["ts_local"][trs]
     live = (ts >= o["arrive_time"]) & (ts < o["cancel_time"]) & (ts <= o["fill_time"])
@@ -310,6 +320,63 @@ def test_hand_computed_entry_leg_out_and_end_of_data(tmp_path):
     assert first["funding_pnl"] == 0
     assert first["pnl_net"] == pytest.approx(-fees - slippage_cost - expected_cost, abs=1e-9)
     check_invariants(res, ds, config)
+
+
+def test_hand_computed_taker_fill_on_arrival(tmp_path):
+    """The okx bid 100.00 is posted at t0 + 1 s (10 ms latency, so it arrives, in local
+    time, at 1.02 s). A quote seen at 1.01 s has the okx ask at 99.90: when the order lands
+    the book already trades through it, so okx executes it at once as a taker at the ask,
+    worsened by the seed's slippage, taker fee; not at the limit with the maker fee."""
+    end = T0 + 3 * SECOND
+    okx = _quotes("okx", 100.00, 100.01, start=T0, stop=end)
+    crossed = okx.iloc[[0]].copy()
+    crossed["ts_local"] = T0 + 1_010 * MS
+    crossed["ts_exchange"] = T0 + 1_000 * MS
+    crossed["bid_px"], crossed["ask_px"] = 99.89, 99.90
+    okx = pd.concat([okx, crossed]).sort_values("ts_local", kind="stable")
+    tickers = pd.concat(
+        [okx, _quotes("binance", 100.30, 100.40, start=T0, stop=end)], ignore_index=True
+    )
+    spreadarb.write_table(tmp_path, "tickers", tickers)
+    trades = pd.DataFrame(
+        {
+            "ts_local": [T0 + 2_900 * MS],
+            "ts_exchange": [T0 + 2_890 * MS],
+            "exchange": ["gate"],
+            "symbol": ["BTC"],
+            "px": [100.0],
+            "sz": [1.0],
+            "side": np.array([1], dtype=np.int8),
+        }
+    )
+    spreadarb.write_table(tmp_path, "trades", trades)
+    ds = spreadarb.load(tmp_path)
+    config = StrategyConfig(min_confidence=0)
+    res = backtest(ds, config)
+    orders = res.orders
+    hard = orders[(orders["trade_id"] == 1) & (orders["purpose"] == "entry_harder")].iloc[0]
+    assert hard["exchange"] == "okx" and hard["price"] == 100.00 and hard["side"] == 1
+    assert hard["send_time"] == pd.Timestamp(T0 + SECOND, unit="ns", tz="UTC")
+    assert hard["status"] == "filled"
+    assert hard["fill_time"] == pd.Timestamp(T0 + 1_020 * MS, unit="ns", tz="UTC")
+    assert hard["fill_exchange_time"] == T0 + 1_000 * MS
+    slip = 0.0002 + 0.0003 * (99.90 * hard["qty"]) / 1e6
+    assert hard["slippage"] == pytest.approx(slip)
+    assert hard["fill_price"] == pytest.approx(99.90 * (1 + slip))
+    assert hard["fee"] == pytest.approx(0.0005 * hard["fill_price"] * hard["qty"])
+    # The first attempt (sent at t0) met an uncrossed book on arrival and rested unfilled.
+    first = orders[(orders["trade_id"] == 0) & (orders["purpose"] == "entry_harder")].iloc[0]
+    assert first["status"] == "cancelled"
+    check_invariants(res, ds, config)
+    # Post-only: the venue refuses the crossed order; nothing fills, the entry is rejected.
+    post_only = config.replace(crossed_on_arrival="reject")
+    refused = backtest(ds, post_only)
+    hard = refused.orders[
+        (refused.orders["trade_id"] == 1) & (refused.orders["purpose"] == "entry_harder")
+    ].iloc[0]
+    assert hard["status"] == "cancelled" and pd.isna(hard["fill_price"])
+    assert refused.trades.iloc[1]["status"] == "rejected"
+    check_invariants(refused, ds, post_only)
 
 
 @pytest.mark.slow

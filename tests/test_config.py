@@ -98,6 +98,7 @@ NUMERIC: dict[str, tuple[float, float, bool, bool, str]] = {
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "queue_model": ("fraction", "risk_averse"),
+    "crossed_on_arrival": ("taker", "reject"),
     "fees.entry_kind": ("maker", "taker"),
     "fees.exit_kind": ("maker", "taker"),
 }
@@ -180,6 +181,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "slippage_cap": 0.0005,
     "queue_model": "fraction",
     "fill_threshold": 0.20,
+    "crossed_on_arrival": "taker",
     "entry_timeout_ms": 500.0,
     "leg_timeout_ms": 500.0,
     "exit_timeout_ms": 500.0,

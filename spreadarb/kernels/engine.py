@@ -14,7 +14,10 @@ Execution model (``docs/execution.md`` explains each choice):
   by events seen locally in ``[t + 2 L, t + timeout + 2 L)`` (its ``arrive_time`` and
   ``cancel_time``, both local). Working in local time keeps the model right when the
   recorder's clock is offset from the exchange's.
-* Limit orders rest at the own-side touch (buy at the bid, sell at the ask). Queue: the
+* Limit orders are sent at the own-side touch (buy at the bid, sell at the ask). On
+  arrival, if the as-of book already trades through the price, the venue executes the
+  order as a taker at the opposite touch (slippage, never beyond the limit, taker fee) or,
+  post-only, refuses it. Otherwise it rests. Queue: the
   order fills once the volume traded at its price by the other side, after arrival,
   reaches ``fill_threshold`` x the touch size when it was sent (``risk_averse``:
   threshold 1). A trade through the price, or a quote whose opposite side reaches the
@@ -102,6 +105,7 @@ class EngineParams(NamedTuple):
     profit_target_fraction: float
     spread_widening_bps: float
     stop_loss_bps: float
+    reject_crossed_on_arrival: bool
 
 
 class Book(NamedTuple):
@@ -197,7 +201,7 @@ class State(NamedTuple):
     open_ids: np.ndarray  # ids of trades not yet closed or rejected
     busy: np.ndarray  # (n_symbols,) open or pending trades per symbol
     working: np.ndarray  # ids of live limit orders, in send order
-    pending_mkt: np.ndarray  # ids of market orders waiting to execute
+    pending_mkt: np.ndarray  # ids of market orders waiting to execute, limits to arrive
     mkt_due: np.ndarray  # their execution times (local)
     ints: np.ndarray  # [n_open, n_working, n_pending_mkt, next_timer]
     money: np.ndarray  # [available, allocated, realized]
@@ -450,6 +454,11 @@ def _send_limit(
     oid = _new_order(t, tid, market, ex, side, False, purpose, price, qty, queue, lat, timeout, rec)
     st.working[st.ints[I_WORKING]] = oid
     st.ints[I_WORKING] += 1
+    # At arrival the venue matches it against its book first (see _arrive).
+    k = st.ints[I_PENDING]
+    st.pending_mkt[k] = oid
+    st.mkt_due[k] = t + 2 * lat
+    st.ints[I_PENDING] += 1
     return oid
 
 
@@ -516,10 +525,58 @@ def _execute_market_orders(
         if st.mkt_due[k] > t:
             k += 1
             continue
-        _execute_market(rec.orders[st.pending_mkt[k]], t, book, sx, p, st)
+        o = rec.orders[st.pending_mkt[k]]
+        if o["is_market"]:
+            _execute_market(o, t, book, sx, p, st)
+        else:
+            _arrive(o, t, book, sx, p, st)
         _remove_at(st.pending_mkt, k, st.ints[I_PENDING])
         _remove_at(st.mkt_due, k, st.ints[I_PENDING])
         st.ints[I_PENDING] -= 1
+
+
+@jit
+def _arrive(o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: State) -> None:
+    """A limit order reaches the venue (seen locally at ``t``, its ``arrive_time``).
+
+    If the venue's book then (the as-of quote at ``t``) already trades through its price,
+    the venue executes it at once as a taker: at the opposite touch worsened by the seed's
+    slippage, never beyond the limit, taker fee; or, with ``reject_crossed_on_arrival``
+    (post-only), cancels it. Otherwise it rests (maker fills later).
+    """
+    if o["status"] != O_WORKING:
+        return
+    mk = o["market"]
+    row = st.cur_tick[mk]
+    if row < 0:
+        return
+    side = o["side"]
+    limit = o["price"]
+    touch = book.ask_px[row] if side > 0 else book.bid_px[row]
+    if not ((touch <= limit) if side > 0 else (touch >= limit)):
+        return
+    if p.reject_crossed_on_arrival:
+        # Post-only: the venue refuses it rather than let it take liquidity.
+        o["status"] = O_CANCELLED
+        _drop_working(int(o["id"]), st)
+        return
+    depth = book.ask_depth[row] if side > 0 else book.bid_depth[row]
+    slip = slippage_frac_nb(
+        touch * o["qty"], depth, p.slippage_base, p.slippage_depth_coef, p.slippage_cap
+    )
+    px = min(touch * (1.0 + slip), limit) if side > 0 else max(touch * (1.0 - slip), limit)
+    o["slippage"] = slip
+    _fill(o, t, book.ts_exchange[row], px, sx.fee_taker[mk])
+    _drop_working(int(o["id"]), st)
+
+
+@jit
+def _drop_working(oid: int, st: State) -> None:
+    for k in range(st.ints[I_WORKING]):
+        if st.working[k] == oid:
+            _remove_at(st.working, k, st.ints[I_WORKING])
+            st.ints[I_WORKING] -= 1
+            return
 
 
 @jit
@@ -1280,7 +1337,10 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
     rejected."""
     gi = sx.grid.shape[0] - 1 if sx.grid.shape[0] > 0 else 0
     for k in range(st.ints[I_PENDING]):
-        _execute_market(rec.orders[st.pending_mkt[k]], t, book, sx, p, st)
+        o = rec.orders[st.pending_mkt[k]]
+        if o["is_market"]:
+            _execute_market(o, t, book, sx, p, st)
+        # A limit still on its way never reached the venue within the data.
     st.ints[I_PENDING] = 0
     tw = st.tw
     for k in range(st.ints[I_OPEN]):
