@@ -36,6 +36,21 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
+class TableRows:
+    """Mixin of the import summaries: ``rows``, rows written per market-data table, summed
+    over ``self.markets`` (each with ``tickers``, ``trades`` and ``liquidations`` counts)."""
+
+    markets: tuple[Any, ...]
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows written per table."""
+        return {
+            table: sum(getattr(m, table) for m in self.markets)
+            for table in ("tickers", "trades", "liquidations")
+        }
+
+
 def iso(ts: int | None) -> str:
     """An int64 ns timestamp as ISO 8601 (UTC, no zone suffix); ``-`` for ``None``."""
     return "-" if ts is None else str(np.datetime64(int(ts), "ns"))

@@ -81,6 +81,7 @@ from spreadarb.importers._common import (
     BookSide,
     Row,
     Sink,
+    TableRows,
     iso,
     open_lines,
     progress_bar,
@@ -269,7 +270,7 @@ class MarketSummary:
 
 
 @dataclass(frozen=True)
-class ImportSummary:
+class ImportSummary(TableRows):
     """What :func:`import_binance_ws` read and wrote.
 
     Attributes
@@ -299,15 +300,6 @@ class ImportSummary:
     skipped: Mapping[str, int]
     files: tuple[Path, ...] = field(repr=False)
     elapsed_s: float
-
-    @property
-    def rows(self) -> dict[str, int]:
-        """Rows written per table."""
-        return {
-            "tickers": sum(m.tickers for m in self.markets),
-            "trades": sum(m.trades for m in self.markets),
-            "liquidations": sum(m.liquidations for m in self.markets),
-        }
 
     @property
     def gaps(self) -> tuple[SequenceGap, ...]:

@@ -67,6 +67,7 @@ from spreadarb.importers._common import (
     BookSide,
     MonotonicGuard,
     Sink,
+    TableRows,
     canonical_symbol,
     check_exchange_name,
     check_sources,
@@ -163,7 +164,7 @@ class BybitMarketSummary:
 
 
 @dataclass(frozen=True)
-class BybitSummary:
+class BybitSummary(TableRows):
     """What :func:`import_bybit_ws` read and wrote.
 
     Attributes
@@ -190,15 +191,6 @@ class BybitSummary:
     skipped: Mapping[str, int]
     files: tuple[Path, ...] = field(repr=False)
     elapsed_s: float
-
-    @property
-    def rows(self) -> dict[str, int]:
-        """Rows written per table."""
-        return {
-            "tickers": sum(m.tickers for m in self.markets),
-            "trades": sum(m.trades for m in self.markets),
-            "liquidations": sum(m.liquidations for m in self.markets),
-        }
 
     @property
     def gaps(self) -> tuple[SequenceGap, ...]:

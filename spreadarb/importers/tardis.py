@@ -97,6 +97,7 @@ from spreadarb.importers._common import (
     FLUSH_ROWS,
     MonotonicGuard,
     Sink,
+    TableRows,
     canonical_symbol,
     check_exchange_name,
     check_sources,
@@ -318,7 +319,7 @@ class TardisMarketSummary:
 
 
 @dataclass(frozen=True)
-class TardisSummary:
+class TardisSummary(TableRows):
     """What :func:`import_tardis` read and wrote.
 
     Attributes
@@ -343,15 +344,6 @@ class TardisSummary:
     rows_read: Mapping[str, int]
     files: tuple[Path, ...] = field(repr=False)
     elapsed_s: float
-
-    @property
-    def rows(self) -> dict[str, int]:
-        """Rows written per table."""
-        return {
-            "tickers": sum(m.tickers for m in self.markets),
-            "trades": sum(m.trades for m in self.markets),
-            "liquidations": sum(m.liquidations for m in self.markets),
-        }
 
     @property
     def skipped(self) -> dict[str, int]:
