@@ -29,15 +29,13 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import CACHE, SAMPLE, synthetic_day
+from benchmarks._common import CACHE, SAMPLE, synthetic_day, time_repeats
 
 SAMPLE_GRID: dict[str, list[Any]] = {
     "min_confidence": [60, 65, 70, 80],
@@ -56,15 +54,6 @@ def _valid(grid: dict[str, list[Any]]) -> int:
     from spreadarb.sweeps import expand_grid
 
     return sum(p.config is not None for p in expand_grid(grid))
-
-
-def _timed(fn: Any, repeats: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), max(times) - min(times)
 
 
 def run(
@@ -91,10 +80,10 @@ def run(
             assert p.config is not None
             portfolio_metrics(spreadarb.backtest(dataset, p.config))
 
-    t, spread = _timed(baseline, repeats)
+    t, spread = time_repeats(baseline, repeats)
     out["rows"]["one-by-one backtest loop"] = (baseline_n / t * 60, spread / t)
     for n_jobs in (1, 2):
-        t, spread = _timed(
+        t, spread = time_repeats(
             lambda n_jobs=n_jobs: sweep(dataset, grid, n_jobs=n_jobs, progress=False), repeats
         )
         out["rows"][f"sweep, {n_jobs} thread{'s' if n_jobs > 1 else ''}"] = (n / t * 60, spread / t)
@@ -109,7 +98,7 @@ def run(
                 Client(cluster) as client,
             ):
                 sweep(dataset, {k: v[:2] for k, v in grid.items()}, client=client, progress=False)
-                t, spread = _timed(
+                t, spread = time_repeats(
                     lambda client=client: sweep(dataset, grid, client=client, progress=False),
                     repeats,
                 )

@@ -63,16 +63,12 @@ def _records_digest(records: np.ndarray) -> dict[str, Any]:
     return {"rows": int(data.size), "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    if isinstance(value, float):
-        # repr round-trips exactly; NaN and infinities are spelled out.
-        return {prefix[:-1]: repr(value)}
-    return {prefix[:-1]: value}
+def _exact(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics one level deep (as a sweep row has them), floats by their exact repr (which
+    round-trips; NaN and infinities are spelled out)."""
+    from spreadarb.sweeps import flat_metrics
+
+    return {k: repr(v) if isinstance(v, float) else v for k, v in flat_metrics(metrics).items()}
 
 
 def results_snapshot() -> tuple[dict[str, Any], str]:
@@ -92,7 +88,7 @@ def results_snapshot() -> tuple[dict[str, Any], str]:
         "dataset": "data/sample",
         "config": "StrategyConfig() defaults",
         "records": {name: _records_digest(rec) for name, rec in tables.items()},
-        "metrics": _flat(result.metrics),
+        "metrics": _exact(result.metrics),
     }
     ledger = result.trades.to_csv(index=False, float_format=None)
     return snapshot, ledger

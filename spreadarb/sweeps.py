@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -437,18 +437,12 @@ def _run_local(
                 pool.submit(_outcome, shared, p): p for p in scan_order
             }
             try:
-                for future in _completed(futures):
+                for future in as_completed(futures):
                     yield futures[future], future.result()
             finally:
                 for future in futures:
                     future.cancel()
             shared.drop_features(set())
-
-
-def _completed(futures: Mapping[Future[Any], Any]) -> Iterator[Future[Any]]:
-    from concurrent.futures import as_completed
-
-    yield from as_completed(futures)
 
 
 # Worker-side cache for Dask: one dataset (and its shared stages) per worker process.
