@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -213,11 +213,11 @@ def load(
             spec: TableSpec = spec,
             columns: dict[str, np.ndarray] = columns,
             fill: np.ndarray = fill,
-        ) -> list[tuple[int, FileRead | None, list[DataProblem]]]:
+        ) -> list[tuple[int, _ReadCounts | None, list[DataProblem]]]:
             """Read, check and scatter a group's files in order (one exchange's files: no
             market is in two groups, so groups run in parallel on disjoint rows)."""
             tails: dict[tuple[str, str], MarketTail] = {}
-            out: list[tuple[int, FileRead | None, list[DataProblem]]] = []
+            out: list[tuple[int, _ReadCounts | None, list[DataProblem]]] = []
             failed = False
             for i, f, g in group:
                 got = read_file(
@@ -251,7 +251,10 @@ def load(
                         raise RuntimeError(f"{f.relative}: the file changed while being loaded")
                     _scatter(got.table, g, columns, fill, n_markets)
                 # Keep the counts, not the rows.
-                out.append((i, _without_rows(got), found))
+                counts = _ReadCounts(
+                    got.row_groups_total, got.row_groups_read, got.bytes_read, got.table.num_rows
+                )
+                out.append((i, counts, found))
             return out
 
         groups: dict[str, list[tuple[int, PartitionFile, np.ndarray | None]]] = {}
@@ -273,7 +276,7 @@ def load(
             stats["files_read"] += 1
             stats["row_groups_read"] += read.row_groups_read
             stats["bytes_read"] += read.bytes_read
-            stats["rows_read"] += read.table.num_rows
+            stats["rows_read"] += read.rows
             touched.append(files_of[name][i].relative)
         if problems:
             continue
@@ -322,16 +325,13 @@ def _market_keys(table: pa.Table) -> tuple[np.ndarray, list[tuple[str, str]]] | 
     return codes, keys
 
 
-def _without_rows(got: FileRead) -> FileRead:
-    """The read's statistics with an empty table of the same length (rows freed)."""
-    return FileRead(
-        file=got.file,
-        table=pa.table({"n": pa.nulls(got.table.num_rows)}),
-        row_numbers=None,
-        row_groups_total=got.row_groups_total,
-        row_groups_read=got.row_groups_read,
-        bytes_read=got.bytes_read,
-    )
+class _ReadCounts(NamedTuple):
+    """What a file read adds to :class:`ReadStats` (its rows themselves are not kept)."""
+
+    row_groups_total: int
+    row_groups_read: int
+    bytes_read: int
+    rows: int
 
 
 def _scatter(

@@ -455,11 +455,17 @@ def _send_limit(
     st.working[st.ints[I_WORKING]] = oid
     st.ints[I_WORKING] += 1
     # At arrival the venue matches it against its book first (see _arrive).
+    _schedule(oid, t + 2 * lat, st)
+    return oid
+
+
+@jit
+def _schedule(oid: int, due: int, st: State) -> None:
+    """Queue order ``oid`` for the timer at local time ``due`` (execution or arrival)."""
     k = st.ints[I_PENDING]
     st.pending_mkt[k] = oid
-    st.mkt_due[k] = t + 2 * lat
+    st.mkt_due[k] = due
     st.ints[I_PENDING] += 1
-    return oid
 
 
 @jit
@@ -482,10 +488,7 @@ def _send_market(
     row = st.cur_tick[market]
     touch = book.ask_px[row] if side > 0 else book.bid_px[row]
     oid = _new_order(t, tid, market, ex, side, True, purpose, touch, qty, 0.0, lat, 0, rec)
-    k = st.ints[I_PENDING]
-    st.pending_mkt[k] = oid
-    st.mkt_due[k] = t + 2 * lat
-    st.ints[I_PENDING] += 1
+    _schedule(oid, t + 2 * lat, st)
     return oid
 
 
@@ -661,11 +664,7 @@ def _cancel(oid: int, st: State, rec: Records) -> None:
     """Take a limit off the working list; an unfilled one becomes cancelled."""
     if rec.orders[oid]["status"] == O_WORKING:
         rec.orders[oid]["status"] = O_CANCELLED
-    for k in range(st.ints[I_WORKING]):
-        if st.working[k] == oid:
-            _remove_at(st.working, k, st.ints[I_WORKING])
-            st.ints[I_WORKING] -= 1
-            return
+    _drop_working(oid, st)
 
 
 @jit
