@@ -685,13 +685,17 @@ class _Importer:
 
     # -- streams of events (local_ts_ns, priority, file order, row payload) -----------------
 
-    def _l1_events(self, f: _File, order: int) -> Iterator[tuple[Any, ...]]:
+    def _blocks(self, f: _File) -> Iterator[tuple[int, pa.RecordBatch, list[_Market]]]:
+        """Non-empty blocks of a file: (number of its first row, the block, each row's
+        market), counting every row read."""
         for first, batch in _batches(f, self.block_size, self.on_bytes):
+            self.rows_read[f.kind] += batch.num_rows
+            if batch.num_rows:
+                yield first, batch, self._markets_of(batch, f, first)
+
+    def _l1_events(self, f: _File, order: int) -> Iterator[tuple[Any, ...]]:
+        for first, batch, markets in self._blocks(f):
             n = batch.num_rows
-            self.rows_read[f.kind] += n
-            if n == 0:
-                continue
-            markets = self._markets_of(batch, f, first)
             if f.kind == "quotes":
                 bid_px = _np(batch, "bid_price")[:, None]
                 bid_q = _np(batch, "bid_amount")[:, None]
@@ -754,12 +758,8 @@ class _Importer:
                 )
 
     def _derivative_events(self, f: _File, order: int) -> Iterator[tuple[Any, ...]]:
-        for first, batch in _batches(f, self.block_size, self.on_bytes):
+        for first, batch, markets in self._blocks(f):
             n = batch.num_rows
-            self.rows_read[f.kind] += n
-            if n == 0:
-                continue
-            markets = self._markets_of(batch, f, first)
             ts_local = _np(batch, "local_timestamp") * 1000
             fts = batch.column("funding_timestamp")
             fts_ok = fts.is_valid().to_numpy(zero_copy_only=False)
@@ -786,12 +786,8 @@ class _Importer:
                 )
 
     def _print_events(self, f: _File, order: int) -> Iterator[tuple[Any, ...]]:
-        for first, batch in _batches(f, self.block_size, self.on_bytes):
+        for first, batch, markets in self._blocks(f):
             n = batch.num_rows
-            self.rows_read[f.kind] += n
-            if n == 0:
-                continue
-            markets = self._markets_of(batch, f, first)
             ts_local = _np(batch, "local_timestamp") * 1000
             ts_ex = _np(batch, "timestamp") * 1000
             px = _np(batch, "price")
