@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -20,18 +20,54 @@ _FALSEY = {"", "0", "false", "no", "off"}
 JIT_DISABLED: bool = os.environ.get("SPREADARB_DISABLE_JIT", "0").strip().lower() not in _FALSEY
 
 
-def jit(fn: F) -> F:
+@overload
+def jit(fn: F) -> F: ...
+
+
+@overload
+def jit(*, inline: bool = False, refcount: bool = True) -> Callable[[F], F]: ...
+
+
+def jit(
+    fn: F | None = None, *, inline: bool = False, refcount: bool = True
+) -> F | Callable[[F], F]:
     """Compile ``fn`` with ``numba.njit(cache=True, nogil=True)`` unless JIT is disabled.
 
     ``nogil`` lets kernels run in parallel threads on shared arrays (the sweep's
     local executor relies on it).
 
+    Used bare (``@jit``) or with options (``@jit(refcount=False)``):
+
+    inline
+        Inline the function into its callers at numba's IR level (``inline="always"``).
+        For small functions called on every event: a call passes every array of its
+        tuple arguments as separate machine arguments, which costs more than the body.
+    refcount
+        ``False`` compiles without numba's runtime (NRT): no reference counting of
+        arrays, so a function cannot allocate one (numba refuses to compile it).
+        Each array taken from a tuple or passed to a call otherwise costs atomic
+        reference-count updates, which dominated the event loop of the engine kernel.
+
     The undecorated function stays reachable as ``fn.py_func`` in both modes, so
     tests can run the Python body and the compiled body on the same input.
-    """
-    if JIT_DISABLED:
-        fn.py_func = fn  # type: ignore[attr-defined]
-        return fn
-    import numba
 
-    return numba.njit(cache=True, nogil=True)(fn)
+    After changing these options on a function, clear the ``__pycache__`` folders:
+    numba's on-disk cache key does not include them (``docs/development.md``).
+    """
+
+    def decorate(f: F) -> F:
+        if JIT_DISABLED:
+            f.py_func = f  # type: ignore[attr-defined]
+            return f
+        import numba
+
+        options: dict[str, Any] = {"cache": True, "nogil": True}
+        if inline:
+            options["inline"] = "always"
+        if not refcount:
+            options["_nrt"] = False
+        return numba.njit(**options)(f)  # type: ignore[no-any-return]
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate

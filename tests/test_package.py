@@ -84,3 +84,42 @@ def test_jit_switch_returns_python_functions():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out[0] == "False" and out[1] != "function"
+
+
+def test_jit_options_compile_and_refuse_allocation_without_refcounting():
+    import numpy as np
+    from numba.core.errors import NumbaError
+
+    from spreadarb._jit import JIT_DISABLED, jit
+
+    def add_one(a: np.ndarray) -> None:
+        for i in range(a.shape[0]):
+            a[i] += 1.0
+
+    def total(a: np.ndarray) -> float:
+        s = 0.0
+        for i in range(a.shape[0]):
+            s += a[i]
+        return s
+
+    inlined = jit(inline=True, refcount=False)(total)
+
+    def caller(a: np.ndarray) -> float:
+        add_one_fast(a)
+        return inlined(a)
+
+    add_one_fast = jit(refcount=False)(add_one)
+    caller_fast = jit(refcount=False)(caller)
+    a = np.arange(4.0)
+    assert caller_fast(a) == 10.0
+    assert a.tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert caller_fast.py_func is caller
+    if JIT_DISABLED:
+        return
+
+    def allocates(n: int) -> np.ndarray:
+        return np.zeros(n)
+
+    # Without numba's runtime an array cannot be created: compiling must fail loudly.
+    with pytest.raises(NumbaError):
+        jit(refcount=False)(allocates)(3)

@@ -163,7 +163,7 @@ class Records(NamedTuple):
     counts: np.ndarray
 
 
-@jit
+@jit(refcount=False)
 def slippage_frac_nb(
     size_usd: float, depth_usd: float, base: float, coef: float, cap: float
 ) -> float:
@@ -193,6 +193,23 @@ W_LEGOUT_EXIT = 13
 N_W = 14
 
 
+class Working(NamedTuple):
+    """Live limit orders in send order, as flat columns (the first ``ints[I_WORKING]``
+    entries are live). The per-event fill check reads only these: passing the order
+    records and the whole state to it on every event cost more than the check itself."""
+
+    oid: np.ndarray
+    market: np.ndarray
+    side: np.ndarray
+    price: np.ndarray
+    arrive: np.ndarray  # local time from which events can fill it
+    cancel: np.ndarray  # local time from which they cannot
+    target: np.ndarray  # volume at the price that fills it: fill_threshold x queue ahead
+    traded: np.ndarray  # volume at the price counted so far
+    live_from: np.ndarray  # (n_markets,) earliest arrive of the market's live orders (INF: none)
+    live_to: np.ndarray  # (n_markets,) latest cancel of the market's live orders
+
+
 class State(NamedTuple):
     """Mutable working arrays of a simulation (allocated by :func:`new_state`)."""
 
@@ -200,7 +217,7 @@ class State(NamedTuple):
     tw: np.ndarray  # (max_trades, N_W) per-trade working table
     open_ids: np.ndarray  # ids of trades not yet closed or rejected
     busy: np.ndarray  # (n_symbols,) open or pending trades per symbol
-    working: np.ndarray  # ids of live limit orders, in send order
+    wk: Working  # live limit orders
     pending_mkt: np.ndarray  # ids of market orders waiting to execute, limits to arrive
     mkt_due: np.ndarray  # their execution times (local)
     ints: np.ndarray  # [n_open, n_working, n_pending_mkt, next_timer]
@@ -235,7 +252,18 @@ def new_state(
         tw=tw,
         open_ids=np.empty(max_trades, dtype=np.int64),
         busy=np.zeros(n_symbols, dtype=np.int64),
-        working=np.empty(max_orders, dtype=np.int64),
+        wk=Working(
+            oid=np.empty(max_orders, dtype=np.int64),
+            market=np.empty(max_orders, dtype=np.int64),
+            side=np.empty(max_orders, dtype=np.int64),
+            price=np.empty(max_orders, dtype=np.float64),
+            arrive=np.empty(max_orders, dtype=np.int64),
+            cancel=np.empty(max_orders, dtype=np.int64),
+            target=np.empty(max_orders, dtype=np.float64),
+            traded=np.empty(max_orders, dtype=np.float64),
+            live_from=np.full(n_markets, INF, dtype=np.int64),
+            live_to=np.full(n_markets, INF, dtype=np.int64),
+        ),
         pending_mkt=np.empty(max_orders, dtype=np.int64),
         mkt_due=np.empty(max_orders, dtype=np.int64),
         ints=ints,
@@ -253,7 +281,7 @@ class Static(NamedTuple):
     fee_taker: np.ndarray
 
 
-@jit
+@jit(refcount=False)
 def simulate_nb(
     book: Book,
     prints: Prints,
@@ -293,6 +321,25 @@ def simulate_nb(
     grid = sx.grid
     m = grid.shape[0]
     n_cand = cand.ts.shape[0]
+    # Arrays of the hot path bound once: taking a field of a tuple argument inside the
+    # loop costs reference-count updates on every event.
+    ints = st.ints
+    cur_tick = st.cur_tick
+    wk = st.wk
+    live_from = wk.live_from
+    live_to = wk.live_to
+    orders = rec.orders
+    next_funding_ts = book.next_funding_ts
+    q_ts_local = book.ts_local
+    q_ts_exchange = book.ts_exchange
+    q_bid = book.bid_px
+    q_ask = book.ask_px
+    p_ts_local = prints.ts_local
+    p_ts_exchange = prints.ts_exchange
+    p_px = prints.px
+    p_sz = prints.sz
+    p_side = prints.side
+    fee_maker = sx.fee_maker
     e = 0
     g = 0
     c = 0
@@ -300,7 +347,7 @@ def simulate_nb(
     while True:
         te = ev_ts[e] if e < n_ev else INF
         tg = grid[g] if g < m else INF
-        t = min(te, tg, st.ints[I_NEXT_TIMER])
+        t = min(te, tg, ints[I_NEXT_TIMER])
         if t == INF:
             break
         last_t = t
@@ -311,17 +358,38 @@ def simulate_nb(
             row = ev_row[e]
             filled = False
             if ev_kind[e] == EV_TICKER:
-                prev = st.cur_tick[mk]
-                if st.ints[I_OPEN] > 0 and prev >= 0 and book.next_funding_ts[prev] <= t:
+                prev = cur_tick[mk]
+                if ints[I_OPEN] > 0 and prev >= 0 and next_funding_ts[prev] <= t:
                     # Funding due before this quote is settled with the rate known before it.
                     # The due time is tested here, not only in the callee: the call alone cost
                     # about 0.3 us per quote while a position was open, 10x the hot path.
                     _settle_funding(mk, t, book, st, rec)
-                st.cur_tick[mk] = row
-                if st.ints[I_WORKING] > 0:
-                    filled = _on_ticker(mk, row, book, sx, st, rec)
-            elif st.ints[I_WORKING] > 0:
-                filled = _on_trade(mk, row, prints, sx, p, st, rec)
+                cur_tick[mk] = row
+                if live_from[mk] <= q_ts_local[row] < live_to[mk]:
+                    filled = _on_ticker(
+                        mk,
+                        q_ts_local[row],
+                        q_ts_exchange[row],
+                        q_bid[row],
+                        q_ask[row],
+                        fee_maker[mk],
+                        wk,
+                        ints,
+                        orders,
+                    )
+            elif live_from[mk] <= p_ts_local[row] < live_to[mk]:
+                filled = _on_trade(
+                    mk,
+                    p_ts_local[row],
+                    p_ts_exchange[row],
+                    p_px[row],
+                    p_sz[row],
+                    p_side[row],
+                    fee_maker[mk],
+                    wk,
+                    ints,
+                    orders,
+                )
             e += 1
             if filled:
                 _advance(t, gi, book, sx, p, st, rec)
@@ -370,14 +438,14 @@ def simulate_nb(
 # ------------------------------------------------------------------------------------------
 
 
-@jit
+@jit(refcount=False)
 def _latency(gi: int, exchange: int, sx: Static, p: EngineParams) -> int:
     if sx.latency_ns.shape[1] == 0:
         return p.default_latency_ns
     return int(sx.latency_ns[exchange, gi])
 
 
-@jit
+@jit(refcount=False)
 def _new_order(
     t: int,
     trade_id: int,
@@ -421,7 +489,7 @@ def _new_order(
     return oid
 
 
-@jit
+@jit(refcount=False)
 def _send_limit(
     t: int,
     gi: int,
@@ -452,14 +520,25 @@ def _send_limit(
     if qty <= 0.0:
         qty = size_usd / price
     oid = _new_order(t, tid, market, ex, side, False, purpose, price, qty, queue, lat, timeout, rec)
-    st.working[st.ints[I_WORKING]] = oid
+    o = rec.orders[oid]
+    k = st.ints[I_WORKING]
     st.ints[I_WORKING] += 1
+    wk = st.wk
+    wk.oid[k] = oid
+    wk.market[k] = market
+    wk.side[k] = side
+    wk.price[k] = price
+    wk.arrive[k] = o["arrive_time"]
+    wk.cancel[k] = o["cancel_time"]
+    wk.target[k] = p.fill_threshold * queue
+    wk.traded[k] = 0.0
+    _update_live_window(market, wk, st.ints)
     # At arrival the venue matches it against its book first (see _arrive).
     _schedule(oid, t + 2 * lat, st)
     return oid
 
 
-@jit
+@jit(refcount=False)
 def _schedule(oid: int, due: int, st: State) -> None:
     """Queue order ``oid`` for the timer at local time ``due`` (execution or arrival)."""
     k = st.ints[I_PENDING]
@@ -468,7 +547,7 @@ def _schedule(oid: int, due: int, st: State) -> None:
     st.ints[I_PENDING] += 1
 
 
-@jit
+@jit(refcount=False)
 def _send_market(
     t: int,
     gi: int,
@@ -492,7 +571,7 @@ def _send_market(
     return oid
 
 
-@jit
+@jit(refcount=False)
 def _fill(o: np.ndarray, t_local: int, t_exchange: int, price: float, fee_rate: float) -> None:
     o["status"] = O_FILLED
     o["fill_time"] = t_local
@@ -501,7 +580,7 @@ def _fill(o: np.ndarray, t_local: int, t_exchange: int, price: float, fee_rate: 
     o["fee"] = fee_rate * price * o["qty"]
 
 
-@jit
+@jit(refcount=False)
 def _execute_market(
     o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: State
 ) -> None:
@@ -519,7 +598,7 @@ def _execute_market(
     _fill(o, t, t, touch * (1.0 + slip) if side > 0 else touch * (1.0 - slip), sx.fee_taker[mk])
 
 
-@jit
+@jit(refcount=False)
 def _execute_market_orders(
     t: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records
 ) -> None:
@@ -538,7 +617,7 @@ def _execute_market_orders(
         st.ints[I_PENDING] -= 1
 
 
-@jit
+@jit(refcount=False)
 def _arrive(o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: State) -> None:
     """A limit order reaches the venue (seen locally at ``t``, its ``arrive_time``).
 
@@ -573,93 +652,124 @@ def _arrive(o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: 
     _drop_working(int(o["id"]), st)
 
 
-@jit
+@jit(refcount=False)
 def _drop_working(oid: int, st: State) -> None:
     for k in range(st.ints[I_WORKING]):
-        if st.working[k] == oid:
-            _remove_at(st.working, k, st.ints[I_WORKING])
-            st.ints[I_WORKING] -= 1
+        if st.wk.oid[k] == oid:
+            _remove_working_at(k, st.wk, st.ints)
             return
 
 
-@jit
+@jit(refcount=False)
+def _update_live_window(mk: int, wk: Working, ints: np.ndarray) -> None:
+    """Recompute the span of local times in which market ``mk``'s orders are live."""
+    lo = INF
+    hi = -INF
+    for k in range(ints[I_WORKING]):
+        if wk.market[k] == mk:
+            lo = min(lo, wk.arrive[k])
+            hi = max(hi, wk.cancel[k])
+    wk.live_from[mk] = lo
+    wk.live_to[mk] = hi
+
+
+@jit(refcount=False)
+def _remove_working_at(k: int, wk: Working, ints: np.ndarray) -> None:
+    """Delete live order ``k``, keeping the others in send order."""
+    mk = wk.market[k]
+    for j in range(k, ints[I_WORKING] - 1):
+        wk.oid[j] = wk.oid[j + 1]
+        wk.market[j] = wk.market[j + 1]
+        wk.side[j] = wk.side[j + 1]
+        wk.price[j] = wk.price[j + 1]
+        wk.arrive[j] = wk.arrive[j + 1]
+        wk.cancel[j] = wk.cancel[j + 1]
+        wk.target[j] = wk.target[j + 1]
+        wk.traded[j] = wk.traded[j + 1]
+    ints[I_WORKING] -= 1
+    _update_live_window(mk, wk, ints)
+
+
+@jit(refcount=False)
 def _remove_at(a: np.ndarray, k: int, n: int) -> None:
     """Delete ``a[k]`` from the first ``n`` items, keeping their order."""
     for j in range(k, n - 1):
         a[j] = a[j + 1]
 
 
-@jit
-def _live(o: np.ndarray, t_local: int) -> bool:
-    """Whether an event seen locally at ``t_local`` happened while the order was live."""
-    return bool(o["arrive_time"] <= t_local < o["cancel_time"])
-
-
-@jit
-def _on_ticker(mk: int, row: int, book: Book, sx: Static, st: State, rec: Records) -> bool:
+@jit(inline=True, refcount=False)
+def _on_ticker(
+    mk: int,
+    t_local: int,
+    t_exchange: int,
+    bid: float,
+    ask: float,
+    fee_maker: float,
+    wk: Working,
+    ints: np.ndarray,
+    orders: np.ndarray,
+) -> bool:
     """A quote whose opposite side reaches a live limit's price fills it at its price.
 
     Returns whether any order filled."""
     any_fill = False
-    te = book.ts_exchange[row]
     k = 0
-    while k < st.ints[I_WORKING]:
-        o = rec.orders[st.working[k]]
-        if o["market"] == mk and _live(o, book.ts_local[row]):
-            crossed = (
-                (book.ask_px[row] <= o["price"])
-                if o["side"] > 0
-                else (book.bid_px[row] >= o["price"])
-            )
-            if crossed:
-                _fill(o, book.ts_local[row], te, o["price"], sx.fee_maker[mk])
-                _remove_at(st.working, k, st.ints[I_WORKING])
-                st.ints[I_WORKING] -= 1
+    while k < ints[I_WORKING]:
+        if wk.market[k] == mk and wk.arrive[k] <= t_local < wk.cancel[k]:
+            price = wk.price[k]
+            if (ask <= price) if wk.side[k] > 0 else (bid >= price):
+                _fill(orders[wk.oid[k]], t_local, t_exchange, price, fee_maker)
+                _remove_working_at(k, wk, ints)
                 any_fill = True
                 continue
         k += 1
     return any_fill
 
 
-@jit
+@jit(inline=True, refcount=False)
 def _on_trade(
-    mk: int, row: int, prints: Prints, sx: Static, p: EngineParams, st: State, rec: Records
+    mk: int,
+    t_local: int,
+    t_exchange: int,
+    px: float,
+    size: float,
+    aggressor: int,
+    fee_maker: float,
+    wk: Working,
+    ints: np.ndarray,
+    orders: np.ndarray,
 ) -> bool:
     """Allocate a print's volume to the market's live limits in send order (queue model).
 
     Returns whether any order filled."""
     any_fill = False
-    te = prints.ts_exchange[row]
-    px = prints.px[row]
-    remaining = prints.sz[row]
-    aggressor = prints.side[row]
+    remaining = size
     k = 0
-    while k < st.ints[I_WORKING]:
-        o = rec.orders[st.working[k]]
-        if o["market"] != mk or not _live(o, prints.ts_local[row]):
+    while k < ints[I_WORKING]:
+        if wk.market[k] != mk or not (wk.arrive[k] <= t_local < wk.cancel[k]):
             k += 1
             continue
-        side = o["side"]
-        price = o["price"]
+        side = wk.side[k]
+        price = wk.price[k]
         filled = (px < price) if side > 0 else (px > price)  # traded through our price
         if not filled and px == price and aggressor == -side and remaining > 0.0:
-            target = p.fill_threshold * o["queue_ahead"]
-            need = target - o["traded_at_price"]
+            target = wk.target[k]
+            need = target - wk.traded[k]
             take = remaining if remaining < need else max(need, 0.0)
-            o["traded_at_price"] += take
+            wk.traded[k] += take
+            orders[wk.oid[k]]["traded_at_price"] = wk.traded[k]
             remaining -= take
-            filled = o["traded_at_price"] >= target
+            filled = wk.traded[k] >= target
         if filled:
-            _fill(o, prints.ts_local[row], te, price, sx.fee_maker[mk])
-            _remove_at(st.working, k, st.ints[I_WORKING])
-            st.ints[I_WORKING] -= 1
+            _fill(orders[wk.oid[k]], t_local, t_exchange, price, fee_maker)
+            _remove_working_at(k, wk, ints)
             any_fill = True
         else:
             k += 1
     return any_fill
 
 
-@jit
+@jit(refcount=False)
 def _cancel(oid: int, st: State, rec: Records) -> None:
     """Take a limit off the working list; an unfilled one becomes cancelled."""
     if rec.orders[oid]["status"] == O_WORKING:
@@ -667,7 +777,7 @@ def _cancel(oid: int, st: State, rec: Records) -> None:
     _drop_working(oid, st)
 
 
-@jit
+@jit(refcount=False)
 def _known_fill(oid: int, t: int, rec: Records) -> bool:
     return (
         oid >= 0 and rec.orders[oid]["status"] == O_FILLED and (rec.orders[oid]["fill_time"] <= t)
@@ -679,7 +789,7 @@ def _known_fill(oid: int, t: int, rec: Records) -> bool:
 # ------------------------------------------------------------------------------------------
 
 
-@jit
+@jit(refcount=False)
 def _try_entry(
     c: int,
     t: int,
@@ -799,7 +909,7 @@ def _try_entry(
     st.tw[tid, W_TIMER_KIND] = T_HARD_DECIDE
 
 
-@jit
+@jit(refcount=False)
 def _reject(
     t: int, sym: int, ex_long: int, ex_short: int, reason: int, trade_id: int, rec: Records
 ) -> None:
@@ -813,12 +923,12 @@ def _reject(
     r["trade_id"] = trade_id
 
 
-@jit
+@jit(refcount=False)
 def _leg_entry_column(o: np.ndarray) -> int:
     return W_LONG_ENTRY if o["side"] > 0 else W_SHORT_ENTRY
 
 
-@jit
+@jit(refcount=False)
 def _advance(
     t: int, gi: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records
 ) -> None:
@@ -874,7 +984,7 @@ def _advance(
                 _close(tid, t, sx, st, rec)
 
 
-@jit
+@jit(refcount=False)
 def _exit_order(tid: int, long_leg: bool, st: State) -> int:
     """The order that closes a leg: the exit market order if one was sent, else the limit."""
     mkt = st.tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT]
@@ -883,7 +993,7 @@ def _exit_order(tid: int, long_leg: bool, st: State) -> int:
     return st.tw[tid, W_LONG_EXIT if long_leg else W_SHORT_EXIT]
 
 
-@jit
+@jit(refcount=False)
 def _activate(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     tr = rec.trades[tid]
     lo = rec.orders[st.tw[tid, W_LONG_ENTRY]]
@@ -906,7 +1016,7 @@ def _activate(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     st.tw[tid, W_TIMER_KIND] = T_NONE
 
 
-@jit
+@jit(refcount=False)
 def _complete_leg_out(
     lo_rec: np.ndarray, hedge: np.ndarray, maker_fee: float, rec: Records
 ) -> None:
@@ -925,7 +1035,7 @@ def _complete_leg_out(
     trade["leg_out_cost"] += lo_rec["cost"]
 
 
-@jit
+@jit(refcount=False)
 def _new_leg_out(
     tid: int,
     on_exit: bool,
@@ -951,7 +1061,7 @@ def _new_leg_out(
     return k
 
 
-@jit
+@jit(refcount=False)
 def _on_timer(
     tid: int, t: int, gi: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records
 ) -> None:
@@ -1030,7 +1140,7 @@ def _on_timer(
                 tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT] = mkt
 
 
-@jit
+@jit(refcount=False)
 def _close_spread_bps(tid: int, book: Book, st: State, rec: Records) -> float:
     """Spread at the prices that would close the position: short ask vs long bid."""
     tr = rec.trades[tid]
@@ -1039,7 +1149,7 @@ def _close_spread_bps(tid: int, book: Book, st: State, rec: Records) -> float:
     return (ask_short - bid_long) / (0.5 * (ask_short + bid_long)) * 1e4
 
 
-@jit
+@jit(refcount=False)
 def _unrealized(tid: int, book: Book, st: State, rec: Records) -> float:
     """PnL if both open legs were closed at the touch now, after fees paid and funding."""
     tr = rec.trades[tid]
@@ -1055,12 +1165,12 @@ def _unrealized(tid: int, book: Book, st: State, rec: Records) -> float:
     return total
 
 
-@jit
+@jit(refcount=False)
 def _funding_8h(row: int, book: Book) -> float:
     return book.funding_rate[row] * 28_800.0 / book.funding_interval_s[row]
 
 
-@jit
+@jit(refcount=False)
 def _exit_signal(tid: int, book: Book, p: EngineParams, st: State, rec: Records) -> int:
     """Exit reason at a position check (stop loss first), or ``X_NONE``."""
     tr = rec.trades[tid]
@@ -1079,7 +1189,7 @@ def _exit_signal(tid: int, book: Book, p: EngineParams, st: State, rec: Records)
     return X_NONE
 
 
-@jit
+@jit(refcount=False)
 def _start_exit(
     tid: int,
     t: int,
@@ -1143,7 +1253,7 @@ def _start_exit(
     tw[tid, W_TIMER_KIND] = T_EXIT_DECIDE
 
 
-@jit
+@jit(refcount=False)
 def _leg_terms(
     entry: np.ndarray,
     exit_: np.ndarray,
@@ -1184,7 +1294,7 @@ def _leg_terms(
     return px_in, px_out, fee, slip
 
 
-@jit
+@jit(refcount=False)
 def _close(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     """Book a closed trade: the PnL decomposition of SPEC §6."""
     tw = st.tw
@@ -1237,7 +1347,7 @@ def _close(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     tr["status"] = CLOSED
 
 
-@jit
+@jit(refcount=False)
 def _settle_funding(mk: int, t: int, book: Book, st: State, rec: Records) -> None:
     """Funding of market ``mk`` due by ``t``, on every leg held there at settlement.
 
@@ -1276,7 +1386,7 @@ def _settle_funding(mk: int, t: int, book: Book, st: State, rec: Records) -> Non
             tw[tid, col] = due
 
 
-@jit
+@jit(refcount=False)
 def _write_equity(r: np.ndarray, t: int, p: EngineParams, st: State, unrealized: float) -> None:
     r["ts"] = t
     r["available_capital"] = st.money[M_AVAILABLE]
@@ -1287,7 +1397,7 @@ def _write_equity(r: np.ndarray, t: int, p: EngineParams, st: State, unrealized:
     r["open_trades"] = st.ints[I_OPEN]
 
 
-@jit
+@jit(refcount=False)
 def _record_equity(t: int, book: Book, p: EngineParams, st: State, rec: Records) -> None:
     unrealized = 0.0
     for k in range(st.ints[I_OPEN]):
@@ -1296,7 +1406,7 @@ def _record_equity(t: int, book: Book, p: EngineParams, st: State, rec: Records)
     rec.counts[4] += 1
 
 
-@jit
+@jit(refcount=False)
 def _release_finished(st: State, rec: Records) -> None:
     """Closed or rejected trades give their capital back (with their PnL)."""
     k = 0
@@ -1316,7 +1426,7 @@ def _release_finished(st: State, rec: Records) -> None:
             k += 1
 
 
-@jit
+@jit(refcount=False)
 def _update_next_timer(st: State) -> None:
     nxt = INF
     for k in range(st.ints[I_OPEN]):
@@ -1329,7 +1439,7 @@ def _update_next_timer(st: State) -> None:
     st.ints[I_NEXT_TIMER] = nxt
 
 
-@jit
+@jit(refcount=False)
 def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records) -> None:
     """The data is over: market orders still waiting execute at the last books; legs
     still open are closed at market (reason end of data); entries never filled are
