@@ -66,7 +66,7 @@ def jit(
             options["inline"] = "always"
         if not refcount:
             options["_nrt"] = False
-        return numba.njit(**options)(f)  # type: ignore[no-any-return]
+        return numba.njit(**options)(f)
 
     if fn is not None:
         return decorate(fn)
