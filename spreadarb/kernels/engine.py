@@ -340,10 +340,12 @@ def simulate_nb(
     p_sz = prints.sz
     p_side = prints.side
     fee_maker = sx.fee_maker
-    e = 0
-    g = 0
-    c = 0
-    last_t = 0
+    # np.int64, not literals: numba specialises a callee on literal argument types, even
+    # transient ones seen before type inference widens a counter (a compile each).
+    e = np.int64(0)
+    g = np.int64(0)
+    c = np.int64(0)
+    last_t = np.int64(0)
     while True:
         te = ev_ts[e] if e < n_ev else INF
         tg = grid[g] if g < m else INF
@@ -598,7 +600,7 @@ def _execute_market(
     _fill(o, t, t, touch * (1.0 + slip) if side > 0 else touch * (1.0 - slip), sx.fee_taker[mk])
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _execute_market_orders(
     t: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records
 ) -> None:
@@ -892,9 +894,9 @@ def _try_entry(
         t,
         gi,
         tid,
-        harder,
-        side,
-        P_ENTRY_HARDER,
+        np.int64(harder),
+        np.int64(side),
+        np.int64(P_ENTRY_HARDER),
         size,
         0.0,
         p.entry_timeout_ns,
@@ -951,9 +953,9 @@ def _advance(
                         t,
                         gi,
                         tid,
-                        easier,
-                        side,
-                        P_ENTRY_EASIER,
+                        np.int64(easier),
+                        np.int64(side),
+                        np.int64(P_ENTRY_EASIER),
                         tr["position_size_usd"],
                         0.0,
                         p.leg_timeout_ns,
@@ -1102,7 +1104,18 @@ def _on_timer(
                 rec,
             )
             hedge = _send_market(
-                t, gi, tid, o["market"], o["side"], P_ENTRY_HEDGE, o["qty"], book, sx, p, st, rec
+                t,
+                gi,
+                tid,
+                np.int64(o["market"]),
+                np.int64(o["side"]),
+                np.int64(P_ENTRY_HEDGE),
+                o["qty"],
+                book,
+                sx,
+                p,
+                st,
+                rec,
             )
             tw[tid, _leg_entry_column(o)] = hedge
     elif kind == T_EXIT_DECIDE:
@@ -1127,9 +1140,9 @@ def _on_timer(
                     t,
                     gi,
                     tid,
-                    o["market"],
-                    o["side"],
-                    P_EXIT_MARKET,
+                    np.int64(o["market"]),
+                    np.int64(o["side"]),
+                    np.int64(P_EXIT_MARKET),
                     o["qty"],
                     book,
                     sx,
@@ -1209,19 +1222,41 @@ def _start_exit(
     if reason == X_END_OF_DATA:
         # No data left to fill a resting order: close both legs at market.
         tw[tid, W_LONG_EXIT_MKT] = _send_market(
-            t, gi, tid, tr["long_market"], -1, P_END_OF_DATA, tr["long_qty"], book, sx, p, st, rec
+            t,
+            gi,
+            tid,
+            np.int64(tr["long_market"]),
+            np.int64(-1),
+            np.int64(P_END_OF_DATA),
+            tr["long_qty"],
+            book,
+            sx,
+            p,
+            st,
+            rec,
         )
         tw[tid, W_SHORT_EXIT_MKT] = _send_market(
-            t, gi, tid, tr["short_market"], 1, P_END_OF_DATA, tr["short_qty"], book, sx, p, st, rec
+            t,
+            gi,
+            tid,
+            np.int64(tr["short_market"]),
+            np.int64(1),
+            np.int64(P_END_OF_DATA),
+            tr["short_qty"],
+            book,
+            sx,
+            p,
+            st,
+            rec,
         )
         return
     lo = _send_limit(
         t,
         gi,
         tid,
-        tr["long_market"],
-        -1,
-        P_EXIT_LIMIT,
+        np.int64(tr["long_market"]),
+        np.int64(-1),
+        np.int64(P_EXIT_LIMIT),
         0.0,
         tr["long_qty"],
         p.exit_timeout_ns,
@@ -1235,9 +1270,9 @@ def _start_exit(
         t,
         gi,
         tid,
-        tr["short_market"],
-        1,
-        P_EXIT_LIMIT,
+        np.int64(tr["short_market"]),
+        np.int64(1),
+        np.int64(P_EXIT_LIMIT),
         0.0,
         tr["short_qty"],
         p.exit_timeout_ns,
@@ -1406,7 +1441,7 @@ def _record_equity(t: int, book: Book, p: EngineParams, st: State, rec: Records)
     rec.counts[4] += 1
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _release_finished(st: State, rec: Records) -> None:
     """Closed or rejected trades give their capital back (with their PnL)."""
     k = 0
@@ -1426,7 +1461,7 @@ def _release_finished(st: State, rec: Records) -> None:
             k += 1
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _update_next_timer(st: State) -> None:
     nxt = INF
     for k in range(st.ints[I_OPEN]):
@@ -1491,7 +1526,18 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
                 tid, False, not missing_long, h["fill_time"], intended, qty, rec
             )
             hedge = _send_market(
-                t, gi, tid, mk, 1 if missing_long else -1, P_ENTRY_HEDGE, qty, book, sx, p, st, rec
+                t,
+                gi,
+                tid,
+                np.int64(mk),
+                np.int64(1 if missing_long else -1),
+                np.int64(P_ENTRY_HEDGE),
+                qty,
+                book,
+                sx,
+                p,
+                st,
+                rec,
             )
             _execute_market(rec.orders[hedge], t, book, sx, p, st)
             tw[tid, W_LONG_ENTRY if missing_long else W_SHORT_ENTRY] = hedge
@@ -1507,9 +1553,9 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
                 t,
                 gi,
                 tid,
-                entry["market"],
-                -entry["side"],
-                P_END_OF_DATA,
+                np.int64(entry["market"]),
+                np.int64(-entry["side"]),
+                np.int64(P_END_OF_DATA),
                 entry["qty"],
                 book,
                 sx,
