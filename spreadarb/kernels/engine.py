@@ -163,7 +163,7 @@ class Records(NamedTuple):
     counts: np.ndarray
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def slippage_frac_nb(
     size_usd: float, depth_usd: float, base: float, coef: float, cap: float
 ) -> float:
@@ -440,14 +440,14 @@ def simulate_nb(
 # ------------------------------------------------------------------------------------------
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _latency(gi: int, exchange: int, sx: Static, p: EngineParams) -> int:
     if sx.latency_ns.shape[1] == 0:
         return p.default_latency_ns
     return int(sx.latency_ns[exchange, gi])
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _new_order(
     t: int,
     trade_id: int,
@@ -540,7 +540,7 @@ def _send_limit(
     return oid
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _schedule(oid: int, due: int, st: State) -> None:
     """Queue order ``oid`` for the timer at local time ``due`` (execution or arrival)."""
     k = st.ints[I_PENDING]
@@ -654,7 +654,7 @@ def _arrive(o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: 
     _drop_working(int(o["id"]), st)
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _drop_working(oid: int, st: State) -> None:
     for k in range(st.ints[I_WORKING]):
         if st.wk.oid[k] == oid:
@@ -692,7 +692,7 @@ def _remove_working_at(k: int, wk: Working, ints: np.ndarray) -> None:
     _update_live_window(mk, wk, ints)
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _remove_at(a: np.ndarray, k: int, n: int) -> None:
     """Delete ``a[k]`` from the first ``n`` items, keeping their order."""
     for j in range(k, n - 1):
@@ -771,7 +771,7 @@ def _on_trade(
     return any_fill
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _cancel(oid: int, st: State, rec: Records) -> None:
     """Take a limit off the working list; an unfilled one becomes cancelled."""
     if rec.orders[oid]["status"] == O_WORKING:
@@ -779,7 +779,7 @@ def _cancel(oid: int, st: State, rec: Records) -> None:
     _drop_working(oid, st)
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _known_fill(oid: int, t: int, rec: Records) -> bool:
     return (
         oid >= 0 and rec.orders[oid]["status"] == O_FILLED and (rec.orders[oid]["fill_time"] <= t)
@@ -911,7 +911,7 @@ def _try_entry(
     st.tw[tid, W_TIMER_KIND] = T_HARD_DECIDE
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _reject(
     t: int, sym: int, ex_long: int, ex_short: int, reason: int, trade_id: int, rec: Records
 ) -> None:
@@ -925,7 +925,7 @@ def _reject(
     r["trade_id"] = trade_id
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _leg_entry_column(o: np.ndarray) -> int:
     return W_LONG_ENTRY if o["side"] > 0 else W_SHORT_ENTRY
 
@@ -986,7 +986,7 @@ def _advance(
                 _close(tid, t, sx, st, rec)
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _exit_order(tid: int, long_leg: bool, st: State) -> int:
     """The order that closes a leg: the exit market order if one was sent, else the limit."""
     mkt = st.tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT]
@@ -1037,7 +1037,7 @@ def _complete_leg_out(
     trade["leg_out_cost"] += lo_rec["cost"]
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _new_leg_out(
     tid: int,
     on_exit: bool,
@@ -1153,7 +1153,7 @@ def _on_timer(
                 tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT] = mkt
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _close_spread_bps(tid: int, book: Book, st: State, rec: Records) -> float:
     """Spread at the prices that would close the position: short ask vs long bid."""
     tr = rec.trades[tid]
@@ -1162,7 +1162,7 @@ def _close_spread_bps(tid: int, book: Book, st: State, rec: Records) -> float:
     return (ask_short - bid_long) / (0.5 * (ask_short + bid_long)) * 1e4
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _unrealized(tid: int, book: Book, st: State, rec: Records) -> float:
     """PnL if both open legs were closed at the touch now, after fees paid and funding."""
     tr = rec.trades[tid]
@@ -1178,7 +1178,7 @@ def _unrealized(tid: int, book: Book, st: State, rec: Records) -> float:
     return total
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _funding_8h(row: int, book: Book) -> float:
     return book.funding_rate[row] * 28_800.0 / book.funding_interval_s[row]
 
@@ -1421,7 +1421,7 @@ def _settle_funding(mk: int, t: int, book: Book, st: State, rec: Records) -> Non
             tw[tid, col] = due
 
 
-@jit(refcount=False)
+@jit(inline=True, refcount=False)
 def _write_equity(r: np.ndarray, t: int, p: EngineParams, st: State, unrealized: float) -> None:
     r["ts"] = t
     r["available_capital"] = st.money[M_AVAILABLE]
