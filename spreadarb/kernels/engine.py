@@ -340,12 +340,13 @@ def simulate_nb(
     p_sz = prints.sz
     p_side = prints.side
     fee_maker = sx.fee_maker
-    # np.int64, not literals: numba specialises a callee on literal argument types, even
-    # transient ones seen before type inference widens a counter (a compile each).
-    e = np.int64(0)
-    g = np.int64(0)
-    c = np.int64(0)
-    last_t = np.int64(0)
+    # int(0), not 0: numba compiles a callee once per literal argument type, including
+    # the transient literal a counter has before type inference widens it to int64. For
+    # the same reason the order senders are called with int(...) arguments.
+    e = int(0)
+    g = int(0)
+    c = int(0)
+    last_t = int(0)
     while True:
         te = ev_ts[e] if e < n_ev else INF
         tg = grid[g] if g < m else INF
@@ -894,9 +895,9 @@ def _try_entry(
         t,
         gi,
         tid,
-        np.int64(harder),
-        np.int64(side),
-        np.int64(P_ENTRY_HARDER),
+        int(harder),
+        int(side),
+        int(P_ENTRY_HARDER),
         size,
         0.0,
         p.entry_timeout_ns,
@@ -953,9 +954,9 @@ def _advance(
                         t,
                         gi,
                         tid,
-                        np.int64(easier),
-                        np.int64(side),
-                        np.int64(P_ENTRY_EASIER),
+                        int(easier),
+                        int(side),
+                        int(P_ENTRY_EASIER),
                         tr["position_size_usd"],
                         0.0,
                         p.leg_timeout_ns,
@@ -1107,9 +1108,9 @@ def _on_timer(
                 t,
                 gi,
                 tid,
-                np.int64(o["market"]),
-                np.int64(o["side"]),
-                np.int64(P_ENTRY_HEDGE),
+                int(o["market"]),
+                int(o["side"]),
+                int(P_ENTRY_HEDGE),
                 o["qty"],
                 book,
                 sx,
@@ -1140,9 +1141,9 @@ def _on_timer(
                     t,
                     gi,
                     tid,
-                    np.int64(o["market"]),
-                    np.int64(o["side"]),
-                    np.int64(P_EXIT_MARKET),
+                    int(o["market"]),
+                    int(o["side"]),
+                    int(P_EXIT_MARKET),
                     o["qty"],
                     book,
                     sx,
@@ -1225,9 +1226,9 @@ def _start_exit(
             t,
             gi,
             tid,
-            np.int64(tr["long_market"]),
-            np.int64(-1),
-            np.int64(P_END_OF_DATA),
+            int(tr["long_market"]),
+            int(-1),
+            int(P_END_OF_DATA),
             tr["long_qty"],
             book,
             sx,
@@ -1239,9 +1240,9 @@ def _start_exit(
             t,
             gi,
             tid,
-            np.int64(tr["short_market"]),
-            np.int64(1),
-            np.int64(P_END_OF_DATA),
+            int(tr["short_market"]),
+            int(1),
+            int(P_END_OF_DATA),
             tr["short_qty"],
             book,
             sx,
@@ -1254,9 +1255,9 @@ def _start_exit(
         t,
         gi,
         tid,
-        np.int64(tr["long_market"]),
-        np.int64(-1),
-        np.int64(P_EXIT_LIMIT),
+        int(tr["long_market"]),
+        int(-1),
+        int(P_EXIT_LIMIT),
         0.0,
         tr["long_qty"],
         p.exit_timeout_ns,
@@ -1270,9 +1271,9 @@ def _start_exit(
         t,
         gi,
         tid,
-        np.int64(tr["short_market"]),
-        np.int64(1),
-        np.int64(P_EXIT_LIMIT),
+        int(tr["short_market"]),
+        int(1),
+        int(P_EXIT_LIMIT),
         0.0,
         tr["short_qty"],
         p.exit_timeout_ns,
@@ -1529,9 +1530,9 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
                 t,
                 gi,
                 tid,
-                np.int64(mk),
-                np.int64(1 if missing_long else -1),
-                np.int64(P_ENTRY_HEDGE),
+                int(mk),
+                int(1 if missing_long else -1),
+                int(P_ENTRY_HEDGE),
                 qty,
                 book,
                 sx,
@@ -1553,9 +1554,9 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
                 t,
                 gi,
                 tid,
-                np.int64(entry["market"]),
-                np.int64(-entry["side"]),
-                np.int64(P_END_OF_DATA),
+                int(entry["market"]),
+                int(-entry["side"]),
+                int(P_END_OF_DATA),
                 entry["qty"],
                 book,
                 sx,
