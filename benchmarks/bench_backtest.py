@@ -70,7 +70,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import CACHE, ROOT, synthetic_day, time_repeats
+from _common import CACHE, ROOT, SAMPLE, synthetic_day, time_repeats
 
 import spreadarb
 from spreadarb import StrategyConfig
@@ -255,6 +255,56 @@ def bench_ours(
     }
     out.update(peak_rss(path, cfg_name))
     return out, res, ds
+
+
+_JIT_PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+import spreadarb
+t1 = time.perf_counter()
+ds = spreadarb.load(sys.argv[1])
+t2 = time.perf_counter()
+spreadarb.backtest(ds)
+t3 = time.perf_counter()
+ds = spreadarb.load(sys.argv[1])
+t4 = time.perf_counter()
+spreadarb.backtest(ds)
+t5 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "first_s": t3 - t1, "warm_s": t5 - t3}))
+"""
+
+
+def jit_times(path: Path) -> dict[str, Any]:
+    """Compile overhead of a user's first load + backtest (load, scan and engine kernels).
+
+    Fresh processes: the first with an empty ``NUMBA_CACHE_DIR`` (every kernel compiled),
+    the next two with the cache it wrote. Each loads ``path`` and backtests it twice; the
+    overhead is the first load + backtest minus the second. ``jit_cached_s`` is the
+    faster of the two cached runs (one slow run alone is a busy machine, not the cache).
+    """
+    import tempfile
+
+    result: dict[str, Any] = {"jit_dataset": str(path)}
+    with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache_dir:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+        env.pop("SPREADARB_DISABLE_JIT", None)
+        runs = {}
+        for label in ("cold", "cached", "cached_again"):
+            out = subprocess.run(
+                [sys.executable, "-c", _JIT_PROBE, str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+                cwd=ROOT,
+            )
+            runs[label] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["jit_cold_s"] = runs["cold"]["first_s"] - runs["cold"]["warm_s"]
+    cached = [runs[k]["first_s"] - runs[k]["warm_s"] for k in ("cached", "cached_again")]
+    result["jit_cached_runs_s"] = cached
+    result["jit_cached_s"] = min(cached)
+    result["import_s"] = runs["cached"]["import_s"]
+    return result
 
 
 def _peer(*args: str) -> dict[str, Any]:
@@ -509,6 +559,7 @@ def main() -> None:
     ap.add_argument("--no-synthetic", action="store_true")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-cold-jit", action="store_true", help="skip the JIT measurement")
     args = ap.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
 
@@ -542,6 +593,7 @@ def main() -> None:
                 r[f"{key}_vs_hbt_replay_speed"] = ours_speed / (hbt_span / peer["run_s"])
     if not args.no_synthetic:
         results.append(bench_ours("synthetic day", synthetic_day(), "default", 1, 3)[0])
+    jit = None if args.no_cold_jit else jit_times(SAMPLE)
 
     print()
     head = (
@@ -588,6 +640,12 @@ def main() -> None:
             )
     elif peer_error:
         print(f"hftbacktest: not run ({peer_error.splitlines()[0]})")
+    if jit is not None:
+        print(
+            f"JIT of a first load + backtest of {SAMPLE.name} (fresh processes): cold "
+            f"{jit['jit_cold_s']:.1f} s, cached {jit['jit_cached_s']:.2f} s "
+            f"(import {jit['import_s']:.2f} s)"
+        )
     for r in results:
         print(
             f"{r['workload']}: end to end {r['end_to_end_s']:.2f} s; peak RSS "
@@ -609,6 +667,7 @@ def main() -> None:
         "hftbacktest_error": peer_error,
         "order_comparison": comparison,
         "order_comparison_naive_latency": naive,
+        "jit": jit,
     }
     OUT.write_text(json.dumps(payload, indent=2))
     print(f"wrote {OUT}")

@@ -394,12 +394,10 @@ def simulate_nb(
                     orders,
                 )
             e += 1
-            if filled:
-                _advance(t, gi, book, sx, p, st, rec)
-                _release_finished(st, rec)
-                _update_next_timer(st)
-            continue
-        if st.ints[I_NEXT_TIMER] <= t:
+            if not filled:
+                continue
+            _advance(t, gi, book, sx, p, st, rec)
+        elif st.ints[I_NEXT_TIMER] <= t:
             _execute_market_orders(t, book, sx, p, st, rec)
             for k in range(st.ints[I_OPEN]):
                 tid = st.open_ids[k]
