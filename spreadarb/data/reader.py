@@ -46,13 +46,16 @@ def read_file(
     start_ns: int | None = None,
     end_ns: int | None = None,
     symbols: Collection[str] | None = None,
+    use_threads: bool = True,
 ) -> FileRead | DataProblem:
     """Read the rows of ``file`` with ``start_ns <= ts_local < end_ns`` and symbol in ``symbols``.
 
     Row groups whose footer statistics exclude the window or the symbols are not
     read; ``columns`` limits the columns read (those absent from the file are
-    simply not returned, so the contract check reports them). Returns a
-    :class:`DataProblem` if the file cannot be read as Parquet.
+    simply not returned, so the contract check reports them). ``use_threads`` decodes
+    columns in parallel (Arrow's thread pool); callers that already read several files in
+    parallel turn it off. Returns a :class:`DataProblem` if the file cannot be read as
+    Parquet.
     """
     try:
         pf = pq.ParquetFile(file.path)
@@ -85,9 +88,11 @@ def read_file(
             offset += rg.num_rows
         read_dict = [c for c in ("exchange", "symbol") if c in wanted]
         if read_dict:
-            pf = pq.ParquetFile(file.path, read_dictionary=read_dict)
+            # The footer is parsed once; reading the names as dictionaries skips making a
+            # string per row.
+            pf = pq.ParquetFile(file.path, read_dictionary=read_dict, metadata=meta)
         table = (
-            pf.read_row_groups(selected, columns=wanted)
+            pf.read_row_groups(selected, columns=wanted, use_threads=use_threads)
             if selected
             else (pf.schema_arrow.empty_table().select(wanted))
         )
