@@ -34,7 +34,7 @@ from spreadarb.data.layout import (
     list_files,
     missing_table,
 )
-from spreadarb.data.reader import FileRead, read_file
+from spreadarb.data.reader import FileBatches, FileRead, read_batches, read_file
 from spreadarb.data.screen import (
     market_runs_nb,
     pairs_differ_nb,
@@ -403,15 +403,32 @@ def _counts(got: FileRead) -> _ReadCounts:
 
 
 def _load_group_screened(group: _Group, window: _Window) -> _GroupResult | None:
-    """The fast path: ``None`` as soon as a file is unreadable or flagged by the screen."""
+    """The fast path: ``None`` as soon as a file is unreadable or flagged by the screen.
+
+    Files are decoded batch by batch and each batch is scattered as it comes, so the
+    memory above the result is a batch per worker, not a file.
+    """
     out: _GroupResult = []
     for i, f, keyed in group.files:
-        got = _read(f, group.output.spec, window)
+        got = read_batches(
+            f,
+            columns=group.output.spec.column_names,
+            start_ns=window.start_ns,
+            end_ns=window.end_ns,
+            symbols=window.symbols,
+            use_threads=window.use_threads,
+        )
         if isinstance(got, DataProblem) or not keyed:
             return None
-        if got.row_groups_read and not _screen_file(got.table, f, group, window):
+        try:
+            rows = _screen_file(got, f, group, window)
+        except (OSError, pa.ArrowException):
+            return None  # damaged past its footer: the exact path reports it
+        if rows is None:
             return None
-        out.append((i, _counts(got), []))
+        out.append(
+            (i, _ReadCounts(got.row_groups_total, got.row_groups_read, got.bytes_read, rows), [])
+        )
     return out
 
 
@@ -525,8 +542,9 @@ def _int_range(column: Column) -> tuple[int, int]:
     return low, high
 
 
-def _screen_file(table: pa.Table, f: PartitionFile, group: _Group, window: _Window) -> bool:
-    """Scatter one file's rows and screen them; False when anything may break the contract.
+def _screen_file(got: FileBatches, f: PartitionFile, group: _Group, window: _Window) -> int | None:
+    """Scatter one file's rows and screen them; the number of rows, or ``None`` when
+    anything may break the contract.
 
     Column presence, dtypes, nulls and names are checked here on the schema and the
     dictionaries; values, order, crossed books and duplicates by the kernels of
@@ -534,32 +552,21 @@ def _screen_file(table: pa.Table, f: PartitionFile, group: _Group, window: _Wind
     """
     output = group.output
     spec = output.spec
-    if spec.partition != "D":
-        return False
-    for column in spec.columns:
-        if column.name not in table.column_names:
-            return False
-        col = table.column(column.name)
-        if not dtype_ok(column.kind, col.type):
-            return False
-        if col.null_count and not column.nullable:
-            return False
-        if column.kind is Kind.STRING:
-            if not pa.types.is_dictionary(col.type):
-                return False
-            pattern = EXCHANGE_PATTERN if column.name == "exchange" else SYMBOL_PATTERN
-            for chunk in col.chunks:
-                for value in chunk.dictionary.to_pylist():
-                    if value is None or not pattern.match(value):
-                        return False
-                    if column.name == "exchange" and value != f.exchange:
-                        return False
-    if table.num_rows == 0:
-        return True
+    if spec.partition != "D" or not _schema_ok(got.schema, spec):
+        return None
     m_lo, m_hi = group.m_lo, group.m_hi
     lo = output.fill[m_lo:m_hi].copy()
-    if _scatter(table, f.exchange, output, window.market_of, f.date):
-        return False
+    rows = 0
+    for table in got.batches:
+        if not _schema_ok(table.schema, spec) or not _names_ok(table, spec, f.exchange):
+            return None
+        if table.num_rows == 0:
+            continue
+        rows += table.num_rows
+        if _scatter(table, f.exchange, output, window.market_of, f.date):
+            return None
+    if rows == 0:
+        return 0
     columns = output.columns
     empty = np.empty(0, dtype=np.float64)
     book = spec.name == "tickers"
@@ -574,7 +581,7 @@ def _screen_file(table: pa.Table, f: PartitionFile, group: _Group, window: _Wind
         pairs,
     )
     if bad:
-        return False
+        return None
     if n_pairs:
         # Rows sharing ts_local in a market are duplicates if every contract column agrees
         # (exchange and symbol do: same market).
@@ -583,7 +590,37 @@ def _screen_file(table: pa.Table, f: PartitionFile, group: _Group, window: _Wind
         for values in columns.values():
             pairs_differ_nb(values, pairs, differ)
         if not differ.all():
+            return None
+    return rows
+
+
+def _schema_ok(schema: pa.Schema, spec: TableSpec) -> bool:
+    """Every contract column present with its dtype, names read as dictionaries."""
+    for column in spec.columns:
+        if column.name not in schema.names:
             return False
+        kind = schema.field(column.name).type
+        if not dtype_ok(column.kind, kind):
+            return False
+        if column.kind is Kind.STRING and not pa.types.is_dictionary(kind):
+            return False
+    return True
+
+
+def _names_ok(table: pa.Table, spec: TableSpec, exchange: str) -> bool:
+    """No null where the contract needs a value; canonical names; the partition's exchange."""
+    for column in spec.columns:
+        col = table.column(column.name)
+        if col.null_count and not column.nullable:
+            return False
+        if column.kind is Kind.STRING:
+            pattern = EXCHANGE_PATTERN if column.name == "exchange" else SYMBOL_PATTERN
+            for chunk in col.chunks:
+                for value in chunk.dictionary.to_pylist():
+                    if value is None or not pattern.match(value):
+                        return False
+                    if column.name == "exchange" and value != exchange:
+                        return False
     return True
 
 
