@@ -357,3 +357,24 @@ def test_long_runs_and_full_markets_are_flagged():
     fill = np.zeros(1, dtype=np.int64)
     assert market_runs_nb(codes, np.zeros(1, np.int64), fill, np.array([2]), runs) == -1
     assert market_runs_nb(codes, np.array([-1]), np.zeros(1, np.int64), np.array([9]), runs) == -1
+
+
+def test_the_parallel_path_loads_the_same_arrays(tmp_path, monkeypatch):
+    """Small loads read with one worker and small batches; large ones with two workers and
+    row-group batches. Both give the same arrays (and the same problems)."""
+    ts = T0 + np.arange(300) * SECOND
+    for ex in ("binance", "okx", "bybit"):
+        for sym in ("BTC", "ETH"):
+            spreadarb.write_table(tmp_path, "tickers", ticker_frame(ts, ex, sym))
+            spreadarb.write_table(tmp_path, "trades", trade_frame(ts + 1, ex, sym))
+    small = spreadarb.load(tmp_path)
+    monkeypatch.setattr(loader, "_SMALL_LOAD_ROWS", 0)
+    large = spreadarb.load(tmp_path)
+    for name in ("tickers", "trades"):
+        np.testing.assert_array_equal(small.table(name).offsets, large.table(name).offsets)
+        for column, values in small.table(name).columns.items():
+            np.testing.assert_array_equal(values, large.table(name)[column])
+    _agree(tmp_path)
+    t, _r = good()
+    raw_write(tmp_path, "tickers", t.assign(bid_px=-1.0), exchange="okx", name="zz")
+    _agree(tmp_path)

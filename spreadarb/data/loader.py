@@ -242,9 +242,21 @@ def load(
             m_lo, m_hi = markets_of_exchange.get(exchange, (0, 0))
             size = int(offsets[m_hi] - offsets[m_lo])
             jobs.append((size, _Group(output, exchange, m_lo, m_hi, members)))
+    small = sum(int(o.offsets[-1]) for o in outputs.values()) < _SMALL_LOAD_ROWS
+    if small:
+        # A second worker would save milliseconds and double the decoded rows in memory,
+        # which for a small load is as large as the result itself; smaller batches too.
+        workers = 1
     # Files are decoded in parallel by the workers; Arrow's own threads only help when a
     # single group is left to read.
-    window = _Window(start_ns, end_ns, symbol_set, market_of, len(jobs) < workers)
+    window = _Window(
+        start_ns,
+        end_ns,
+        symbol_set,
+        market_of,
+        use_threads=len(jobs) < workers,
+        batch_rows=1 << 14 if small else 1 << 16,
+    )
     # Largest groups first, so that the two workers finish together.
     jobs.sort(key=lambda job: -job[0])
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -366,6 +378,7 @@ class _Window:
     symbols: frozenset[str] | None
     market_of: dict[tuple[str, str], int]
     use_threads: bool
+    batch_rows: int
 
 
 _GroupResult = list[tuple[int, _ReadCounts | None, list[DataProblem]]]
@@ -416,6 +429,7 @@ def _load_group_screened(group: _Group, window: _Window) -> _GroupResult | None:
             start_ns=window.start_ns,
             end_ns=window.end_ns,
             symbols=window.symbols,
+            batch_rows=window.batch_rows,
             use_threads=window.use_threads,
         )
         if isinstance(got, DataProblem) or not keyed:
@@ -625,3 +639,5 @@ def _names_ok(table: pa.Table, spec: TableSpec, exchange: str) -> bool:
 
 
 _PAIR_CAPACITY = 1 << 16
+_SMALL_LOAD_ROWS = 1 << 20
+"""Below this many rows in all, a load reads its files with one worker."""
