@@ -25,7 +25,8 @@ loaded dataset (scan, grid, latency, candidates, event merge, kernel, records); 
 = ``simulate_nb`` alone on inputs built once as ``backtest`` builds them, fresh state and
 records per repeat (allocated outside the timing); events/s = (ticker rows + trade rows) /
 median time; load + backtest end to end; peak RSS of a fresh process doing load +
-backtest, against the nbytes of the loaded arrays.
+backtest, against the nbytes of the loaded arrays, both whole (interpreter, libraries and
+kernels included) and above a warmed process (:func:`peak_rss`).
 
 Peer: hftbacktest (PyPI) in its own virtualenv, ``benchmarks/.cache/hbt-venv`` (it pins
 ``numpy<2.3``; installing it into the project's environment downgrades numpy), run by
@@ -172,42 +173,138 @@ def nbytes(ds: spreadarb.Dataset) -> int:
     return total
 
 
+def _status_mib(key: str) -> float | None:
+    """A ``/proc/self/status`` size (``VmHWM``, ``VmRSS``), MiB; ``None`` off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def hwm_mib() -> float:
     """This process's peak resident set (VmHWM), MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+    hwm = _status_mib("VmHWM")
+    if hwm is not None:
+        return hwm
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def peak_rss(path: Path, cfg: str) -> dict[str, float]:
-    """Peak RSS (MiB) of a fresh process that loads ``path`` and runs the backtest."""
+def rss_mib() -> float:
+    """This process's current resident set (VmRSS), MiB (the peak where unavailable)."""
+    rss = _status_mib("VmRSS")
+    return rss if rss is not None else hwm_mib()
+
+
+def reset_hwm() -> bool:
+    """Reset VmHWM to the current VmRSS; False where Linux does not allow it.
+
+    Writing ``5`` to ``/proc/self/clear_refs`` resets the peak resident set of the
+    process to its current size (Linux >= 4.0, ``proc(5)``); a process may write its
+    own ``clear_refs``.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    hwm, rss = _status_mib("VmHWM"), _status_mib("VmRSS")
+    return hwm is not None and rss is not None and hwm <= rss + 1
+
+
+WARMUP_FRACTION = 0.2
+WARMUP_MAX_S = 600.0
+
+
+def warmup_end(path: Path) -> int:
+    """End (ns, exclusive) of the warm-up slice of ``path``: the first
+    ``WARMUP_FRACTION`` of its ``ts_local`` span, at most ``WARMUP_MAX_S``, from the
+    tickers' Parquet footers (nothing loaded)."""
+    import pyarrow.parquet as pq
+
+    lo, hi = None, None
+    for f in sorted((path / "tickers").glob("date=*/exchange=*/*.parquet")):
+        meta = pq.ParquetFile(f).metadata
+        at = meta.schema.names.index("ts_local")
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(at).statistics
+            lo = stats.min if lo is None else min(lo, stats.min)
+            hi = stats.max if hi is None else max(hi, stats.max)
+    assert lo is not None and hi is not None, f"no tickers in {path}"
+    span = min((hi - lo) * WARMUP_FRACTION, WARMUP_MAX_S * 1e9)
+    return int(lo + max(span, 1e9))
+
+
+def rss_child(path: str, cfg: str) -> None:
+    """Body of :func:`peak_rss`'s fresh process; prints one JSON line of sizes (MiB)."""
+    import gc
+
+    import pyarrow as pa
+
+    r: dict[str, Any] = {"import_rss": rss_mib(), "import_hwm": hwm_mib()}
+    # Warm-up: load and back-test the first minutes of the same recording, so that every
+    # kernel is compiled or loaded from the cache and every module imported (a fixed
+    # cost, not the data's), then drop them.
+    warm = spreadarb.load(path, end=warmup_end(Path(path)))
+    r["warmup_arrays"] = nbytes(warm) / 2**20
+    spreadarb.backtest(warm, CONFIGS[cfg]())
+    del warm
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    r["warmup_hwm"] = hwm_mib()
+    r["warmed_rss"] = rss_mib()
+    # Measure from here: the peak is the run's own, not the warm-up's.
+    r["hwm_reset"] = reset_hwm()
+    ds = spreadarb.load(path)
+    r["after_load"] = hwm_mib()
+    spreadarb.backtest(ds, CONFIGS[cfg]())
+    r["peak"] = hwm_mib()
+    r["arrays"] = nbytes(ds) / 2**20
+    print(json.dumps(r))
+
+
+def peak_rss(path: Path, cfg: str) -> dict[str, Any]:
+    """Peak RSS (MiB) of a fresh process that loads ``path`` and runs the backtest.
+
+    Two figures against the loaded arrays' size (:func:`nbytes`):
+
+    - ``peak_over_arrays``: the process's whole peak resident set (interpreter, numpy,
+      numba's kernels, pyarrow, and the data) over the arrays;
+    - ``peak_above_warmed_over_arrays``: what the load and backtest add on top of a
+      *warmed* process, i.e. one that has already loaded and back-tested a small slice
+      of the same recording (:func:`warmup_end`), so that imports and compiled kernels
+      are in its baseline. The high-water mark is reset after the warm-up
+      (:func:`reset_hwm`); where that is not allowed (``hwm_reset`` false) the peak
+      also covers the warm-up, which is smaller than the run.
+    """
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through
     # fork + exec, so a child of this (large) process would report the parent's peak.
     code = (
-        "import sys, json;"
+        "import sys;"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r});"
-        "from bench_backtest import nbytes, CONFIGS, hwm_mib;"
-        "import spreadarb;"
-        "base = hwm_mib();"
-        f"ds = spreadarb.load({str(path)!r});"
-        "after_load = hwm_mib();"
-        f"spreadarb.backtest(ds, CONFIGS[{cfg!r}]());"
-        "peak = hwm_mib();"
-        "print(json.dumps(dict(base=base, after_load=after_load,"
-        " peak=peak, arrays=nbytes(ds) / 2**20)))"
+        "from bench_backtest import rss_child;"
+        f"rss_child({str(path)!r}, {cfg!r})"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     r = json.loads(out.stdout.strip().splitlines()[-1])
+    arrays = r["arrays"]
     return {
-        "rss_baseline_mib": r["base"],
+        "rss_baseline_mib": r["import_rss"],
+        "rss_warmed_mib": r["warmed_rss"],
+        "rss_warmup_peak_mib": r["warmup_hwm"],
+        "warmup_arrays_mib": r["warmup_arrays"],
+        "hwm_reset": r["hwm_reset"],
         "rss_after_load_mib": r["after_load"],
         "rss_peak_mib": r["peak"],
-        "arrays_mib": r["arrays"],
-        "peak_over_arrays": r["peak"] / r["arrays"],
-        "peak_minus_baseline_over_arrays": (r["peak"] - r["base"]) / r["arrays"],
+        "arrays_mib": arrays,
+        "peak_over_arrays": r["peak"] / arrays,
+        "peak_minus_baseline_over_arrays": (r["peak"] - r["import_rss"]) / arrays,
+        "load_above_warmed_over_arrays": (r["after_load"] - r["warmed_rss"]) / arrays,
+        "peak_above_warmed_over_arrays": (r["peak"] - r["warmed_rss"]) / arrays,
     }
 
 
@@ -599,6 +696,7 @@ def main() -> None:
     head = (
         f"{'workload':<40}{'events':>12}{'orders':>8}{'load s':>8}{'backtest s':>11}"
         f"{'ev/s':>10}{'kernel s':>10}{'kernel ev/s':>13}{'peak MiB':>10}{'arrays MiB':>11}"
+        f"{'peak/arrays':>12}{'above warmed/arrays':>21}"
     )
     print(head)
     for r in results:
@@ -606,6 +704,7 @@ def main() -> None:
             f"{r['workload']:<40}{r['events']:>12,}{r['limit_orders']:>8}{r['load_s']:>8.2f}"
             f"{r['backtest_s']:>11.3f}{r['backtest_events_per_s']:>10.3g}{r['kernel_s']:>10.4f}"
             f"{r['kernel_events_per_s']:>13.3g}{r['rss_peak_mib']:>10.0f}{r['arrays_mib']:>11.1f}"
+            f"{r['peak_over_arrays']:>11.2f}x{r['peak_above_warmed_over_arrays']:>20.2f}x"
         )
     if peer is not None and comparison is not None:
         print(
@@ -650,7 +749,12 @@ def main() -> None:
         print(
             f"{r['workload']}: end to end {r['end_to_end_s']:.2f} s; peak RSS "
             f"{r['rss_peak_mib']:.0f} MiB = {r['peak_over_arrays']:.2f}x arrays "
-            f"({r['peak_minus_baseline_over_arrays']:.2f}x above the interpreter baseline); "
+            f"({r['arrays_mib']:.1f} MiB; whole process); above a warmed process "
+            f"({r['rss_warmed_mib']:.0f} MiB after a warm-up run on "
+            f"{r['warmup_arrays_mib']:.1f} MiB of arrays): load "
+            f"{r['load_above_warmed_over_arrays']:.2f}x, load + backtest "
+            f"{r['peak_above_warmed_over_arrays']:.2f}x arrays"
+            f"{'' if r['hwm_reset'] else ' (peak not reset after the warm-up)'}; "
             f"trades {r['trades']}, orders {r['orders']}, limit fills {r['limit_fills']}"
         )
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,30 +42,45 @@ def _baseline_load(path: Path) -> int:
     return rows
 
 
-def _peak_rss_mb(path: Path) -> float:
-    """Peak memory added by ``spreadarb.load(path)``, measured in a fresh process.
+def _peak_rss_mb(path: Path) -> tuple[float, float]:
+    """Peak memory added by ``spreadarb.load(path)``, measured in a fresh process (MiB).
 
-    From ``/proc/self/status``: the high-water mark (VmHWM) after the load minus the
-    resident size (VmRSS) before it. Not ``ru_maxrss``, which Linux carries over from the
-    parent across fork and exec, nor tracemalloc, which misses Arrow's allocations.
+    Returns the peak above the process's size just before the load, first in a cold
+    process (imports done, but the loader's kernels not yet loaded: their code counts),
+    then after a warm-up load of the first minutes of ``path`` in the same process, with
+    the high-water mark reset (``bench_backtest.reset_hwm``; where Linux does not allow
+    it the second figure is the cold one). From ``/proc/self/status`` (VmHWM and
+    VmRSS): not ``ru_maxrss``, which Linux carries over from the parent across fork and
+    exec, nor tracemalloc, which misses Arrow's allocations.
     """
     import subprocess
     import sys
 
     code = (
-        "import sys, spreadarb\n"
-        "def kb(key):\n"
-        "    for line in open('/proc/self/status'):\n"
-        "        if line.startswith(key):\n"
-        "            return int(line.split()[1])\n"
-        "before = kb('VmRSS:')\n"
+        "import sys, gc, json\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "from bench_backtest import hwm_mib, reset_hwm, rss_mib, warmup_end\n"
+        "import pyarrow as pa, spreadarb\n"
+        "from pathlib import Path\n"
+        "before = rss_mib()\n"
         "ds = spreadarb.load(sys.argv[1])\n"
-        "print((kb('VmHWM:') - before) / 1024)\n"
+        "cold = hwm_mib() - before\n"
+        "del ds\n"
+        "spreadarb.load(sys.argv[1], end=warmup_end(Path(sys.argv[1])))\n"
+        "gc.collect()\n"
+        "pa.default_memory_pool().release_unused()\n"
+        "before = rss_mib()\n"
+        "warm = cold\n"
+        "if reset_hwm():\n"
+        "    ds = spreadarb.load(sys.argv[1])\n"
+        "    warm = hwm_mib() - before\n"
+        "print(json.dumps([cold, warm]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
     )
-    return float(out.stdout.strip())
+    cold, warm = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(cold), float(warm)
 
 
 def run(path: Path, label: str, repeats: int) -> dict[str, object]:
@@ -76,16 +93,26 @@ def run(path: Path, label: str, repeats: int) -> dict[str, object]:
         / 2**20
     )
     del ds
-    load_s, load_spread = _time(lambda: spreadarb.load(path), repeats)
+    load_cpu: list[float] = []
+
+    def timed_load() -> None:
+        # CPU time as well as wall time: on a shared machine the wall time mostly says
+        # how busy the other processes were.
+        cpu = time.process_time()
+        spreadarb.load(path)
+        load_cpu.append(time.process_time() - cpu)
+
+    load_s, load_spread = _time(timed_load, repeats)
     base_s, base_spread = _time(lambda: _baseline_load(path), repeats)
     val_s, val_spread = _time(lambda: spreadarb.validate(path), max(1, repeats // 2))
-    peak = _peak_rss_mb(path)
+    peak, peak_warm = _peak_rss_mb(path)
     return {
         "workload": label,
         "rows": rows,
         "load_s": load_s,
         "load_spread_s": load_spread,
         "load_rows_per_s": rows / load_s,
+        "load_cpu_s": statistics.median(load_cpu),
         "baseline_s": base_s,
         "baseline_spread_s": base_spread,
         "load_vs_baseline": base_s / load_s,
@@ -95,6 +122,8 @@ def run(path: Path, label: str, repeats: int) -> dict[str, object]:
         "arrays_mb": arrays_mb,
         "load_peak_mb": peak,
         "peak_over_arrays": peak / arrays_mb,
+        "load_peak_warmed_mb": peak_warm,
+        "peak_above_warmed_over_arrays": peak_warm / arrays_mb,
     }
 
 
@@ -108,14 +137,15 @@ def main() -> None:
     if args.synthetic_day:
         results.append(run(synthetic_day(), "synthetic day", max(1, args.repeats // 2)))
     header = (
-        f"{'workload':<14} {'rows':>11} {'load s':>8} {'Mrows/s':>8} {'baseline s':>10} "
-        f"{'x baseline':>10} {'validate s':>10} {'peak/arrays':>11}"
+        f"{'workload':<14} {'rows':>11} {'load s':>8} {'cpu s':>6} {'Mrows/s':>8} "
+        f"{'baseline s':>10} {'x baseline':>10} {'validate s':>10} {'peak/arrays':>11} "
+        f"{'warmed':>7}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r['workload']:<14} {r['rows']:>11,} {r['load_s']:>8.2f} "
+            f"{r['workload']:<14} {r['rows']:>11,} {r['load_s']:>8.2f} {r['load_cpu_s']:>6.2f} "
             f"{r['load_rows_per_s'] / 1e6:>8.2f} {r['baseline_s']:>10.2f} "
             f"{r['load_vs_baseline']:>10.2f} {r['validate_s']:>10.2f} "
             + (
@@ -123,7 +153,12 @@ def main() -> None:
                 if r["peak_over_arrays"] > 0
                 else f"{'<import':>11}"
             )
+            + f" {r['peak_above_warmed_over_arrays']:>7.2f}"
         )
+    print(
+        "peak/arrays: peak memory the load adds in a fresh process, over the arrays' size; "
+        "warmed: the same after a warm-up load of the first minutes (kernels loaded)"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     print(f"\nwrote {args.json}")

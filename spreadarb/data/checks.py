@@ -1,7 +1,10 @@
 """Contract checks on one Arrow table (a frame to write, or one Parquet file).
 
-The writer, the validator and the loader all call :func:`check_table`, so a rule
-is defined exactly once. Checks are vectorised (numpy / Arrow compute); only rows
+The writer and the validator call :func:`check_table` on every table, so a rule is
+defined exactly once. The loader first screens rows with the kernels of
+:mod:`spreadarb.data.screen` (which flag a superset of what this module reports) and
+calls :func:`check_table` for the files of any exchange the screen flags, so the
+problems it raises are always this module's. Checks are vectorised (numpy / Arrow compute); only rows
 that share a ``ts_local`` within a market are compared row by row, to find
 duplicates.
 """

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,12 +14,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spreadarb.data.checks import MarketTail, Where, check_table
+from spreadarb.data.checks import MarketTail, Where, check_table, dtype_ok, is_string_type
 from spreadarb.data.contract import (
     NS_PER_DAY,
     TABLES,
     TIMESTAMP_MAX_NS,
     TIMESTAMP_MIN_NS,
+    Bound,
+    Column,
+    Kind,
     TableSpec,
 )
 from spreadarb.data.dataset import Dataset, MarketTable, ReadStats, numeric_columns
@@ -30,7 +34,15 @@ from spreadarb.data.layout import (
     list_files,
     missing_table,
 )
-from spreadarb.data.reader import FileRead, read_file
+from spreadarb.data.reader import FileBatches, FileRead, read_batches, read_file
+from spreadarb.data.screen import (
+    market_runs_nb,
+    pairs_differ_nb,
+    scatter_floats_nb,
+    scatter_ints_nb,
+    screen_order_nb,
+)
+from spreadarb.venues import EXCHANGE_PATTERN, SYMBOL_PATTERN
 
 TimeLike = str | int | dt.datetime | np.datetime64 | Any
 
@@ -136,8 +148,8 @@ def load(
     dates = _dates(start_ns, end_ns)
 
     # Two passes keep the peak memory near the size of the result: the first reads only the
-    # market keys (and ts_local for a window) to size every market's arrays; the second
-    # reads, checks and scatters one file at a time into them, then drops it.
+    # symbols (and ts_local for a window) to size every market's arrays; the second reads,
+    # screens and scatters one file at a time into them, then drops it.
     problems: list[DataProblem] = []
     files_of: dict[str, list[PartitionFile]] = {}
     for name in TABLES:
@@ -149,33 +161,51 @@ def load(
         # Hidden files are a writer's temporaries, not data; validate() reports them.
         problems.extend(p for p in layout_problems if not Path(p.file or "").name.startswith("."))
         files_of[name] = files
-    key_columns = ["exchange", "symbol"] + (
-        ["ts_local"] if start_ns is not None or end_ns is not None else []
-    )
-    keys_of: dict[str, list[tuple[np.ndarray, list[tuple[str, str]]] | None]] = {}
-    for name, files in files_of.items():
-        keys_of[name] = []
-        for f in files:
-            got = read_file(
-                f, columns=key_columns, start_ns=start_ns, end_ns=end_ns, symbols=symbol_set
-            )
-            # A file whose keys cannot be read is reported by the full read below.
-            keys_of[name].append(_market_keys(got.table) if isinstance(got, FileRead) else None)
+    key_columns = ["symbol"] + (["ts_local"] if start_ns is not None or end_ns is not None else [])
+    workers = max(1, min(2, os.cpu_count() or 1))
 
+    def symbol_counts(f: PartitionFile) -> dict[str, int] | None:
+        got = read_file(
+            f,
+            columns=key_columns,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            symbols=symbol_set,
+            use_threads=False,
+        )
+        # A file whose keys cannot be read is reported by the full read below.
+        return _symbol_counts(got.table) if isinstance(got, FileRead) else None
+
+    every_file = [f for name in TABLES for f in files_of[name]]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        counted = list(pool.map(symbol_counts, every_file))
+    keys_of: dict[str, list[dict[str, int] | None]] = {}
+    at = 0
+    for name in TABLES:
+        keys_of[name] = counted[at : at + len(files_of[name])]
+        at += len(files_of[name])
+
+    # A market is (partition exchange, symbol): a row whose exchange column disagrees with
+    # its partition breaks the contract, and the checks below fail the load for it.
     present = sorted(
         {
-            keys[int(c)]
-            for pieces in keys_of.values()
-            for piece in pieces
+            (f.exchange, symbol)
+            for name in TABLES
+            for f, piece in zip(files_of[name], keys_of[name], strict=True)
             if piece is not None
-            for codes, keys in [piece]
-            for c in np.flatnonzero(np.bincount(codes, minlength=len(keys)))
+            for symbol, count in piece.items()
+            if count
         }
     )
     exchanges = tuple(sorted({e for e, _ in present}))
     symbols = tuple(sorted({s for _, s in present}))
     market_of = {key: m for m, key in enumerate(present)}
     n_markets = len(present)
+    # The markets of one exchange are consecutive (markets sort by exchange first).
+    markets_of_exchange: dict[str, tuple[int, int]] = {}
+    for m, (e, _) in enumerate(present):
+        lo, _hi = markets_of_exchange.get(e, (m, m))
+        markets_of_exchange[e] = (lo, m + 1)
 
     stats = {
         "files_listed": sum(len(f) for f in files_of.values()),
@@ -185,89 +215,60 @@ def load(
         "bytes_read": 0,
         "rows_read": 0,
     }
-    touched: list[str] = []
-    tables: dict[str, MarketTable] = {}
+    outputs: dict[str, _Output] = {}
+    jobs: list[tuple[int, _Group]] = []
     for name, spec in TABLES.items():
-        codes_of: list[np.ndarray | None] = []
         counts = np.zeros(n_markets, dtype=np.int64)
-        for piece in keys_of[name]:
-            if piece is None:
-                codes_of.append(None)
-                continue
-            codes, keys = piece
-            lookup = np.array([market_of.get(k, -1) for k in keys], dtype=np.int64)
-            g = lookup[codes]
-            codes_of.append(g)
-            counts += np.bincount(g, minlength=n_markets)
+        for f, piece in zip(files_of[name], keys_of[name], strict=True):
+            for symbol, count in (piece or {}).items():
+                counts[market_of[(f.exchange, symbol)]] += count
         offsets = np.zeros(n_markets + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
-        columns = {
-            c.name: np.empty(int(offsets[-1]), dtype=c.kind.numpy_dtype)
-            for c in spec.columns
-            if c.name in numeric_columns(name)
-        }
-        fill = offsets[:-1].copy()
+        output = _Output(
+            spec=spec,
+            columns={
+                c.name: np.empty(int(offsets[-1]), dtype=c.kind.numpy_dtype)
+                for c in spec.columns
+                if c.name in numeric_columns(name)
+            },
+            offsets=offsets,
+            fill=offsets[:-1].copy(),
+        )
+        outputs[name] = output
+        by_exchange: dict[str, list[tuple[int, PartitionFile, bool]]] = {}
+        for i, (f, piece) in enumerate(zip(files_of[name], keys_of[name], strict=True)):
+            by_exchange.setdefault(f.exchange, []).append((i, f, piece is not None))
+        for exchange, members in by_exchange.items():
+            m_lo, m_hi = markets_of_exchange.get(exchange, (0, 0))
+            size = int(offsets[m_hi] - offsets[m_lo])
+            jobs.append((size, _Group(output, exchange, m_lo, m_hi, members)))
+    small = sum(int(o.offsets[-1]) for o in outputs.values()) < _SMALL_LOAD_ROWS
+    if small:
+        # A second worker would save milliseconds and double the decoded rows in memory,
+        # which for a small load is as large as the result itself; smaller batches too.
+        workers = 1
+    # Files are decoded in parallel by the workers; Arrow's own threads only help when a
+    # single group is left to read.
+    window = _Window(
+        start_ns,
+        end_ns,
+        symbol_set,
+        market_of,
+        use_threads=len(jobs) < workers,
+        batch_rows=1 << 14 if small else 1 << 16,
+    )
+    # Largest groups first, so that the two workers finish together.
+    jobs.sort(key=lambda job: -job[0])
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda job: _load_group(job[1], window), jobs))
 
-        def load_files(
-            group: list[tuple[int, PartitionFile, np.ndarray | None]],
-            spec: TableSpec = spec,
-            columns: dict[str, np.ndarray] = columns,
-            fill: np.ndarray = fill,
-        ) -> list[tuple[int, _ReadCounts | None, list[DataProblem]]]:
-            """Read, check and scatter a group's files in order (one exchange's files: no
-            market is in two groups, so groups run in parallel on disjoint rows)."""
-            tails: dict[tuple[str, str], MarketTail] = {}
-            out: list[tuple[int, _ReadCounts | None, list[DataProblem]]] = []
-            failed = False
-            for i, f, g in group:
-                got = read_file(
-                    f,
-                    columns=spec.column_names,
-                    start_ns=start_ns,
-                    end_ns=end_ns,
-                    symbols=symbol_set,
-                )
-                if isinstance(got, DataProblem):
-                    out.append((i, None, [got]))
-                    failed = True
-                    continue
-                found: list[DataProblem] = []
-                if got.row_groups_read:
-                    found = check_table(
-                        got.table,
-                        spec,
-                        Where(
-                            file=f.relative,
-                            row_numbers=got.row_numbers,
-                            date=f.date,
-                            exchange=f.exchange,
-                        ),
-                        tails,
-                    )
-                failed = failed or bool(found) or g is None
-                if not failed and got.row_groups_read and got.table.num_rows:
-                    assert g is not None
-                    if g.size != got.table.num_rows:
-                        raise RuntimeError(f"{f.relative}: the file changed while being loaded")
-                    _scatter(got.table, g, columns, fill, n_markets)
-                # Keep the counts, not the rows.
-                counts = _ReadCounts(
-                    got.row_groups_total, got.row_groups_read, got.bytes_read, got.table.num_rows
-                )
-                out.append((i, counts, found))
-            return out
-
-        groups: dict[str, list[tuple[int, PartitionFile, np.ndarray | None]]] = {}
-        for i, (f, g) in enumerate(zip(files_of[name], codes_of, strict=True)):
-            groups.setdefault(f.exchange, []).append((i, f, g))
-        workers = min(len(groups), os.cpu_count() or 1)
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                done = [r for part in pool.map(load_files, groups.values()) for r in part]
-        else:
-            done = [r for group in groups.values() for r in load_files(group)]
-        for i, read, found in sorted(done, key=lambda r: r[0]):
-            problems.extend(found)
+    touched: list[tuple[int, int, str]] = []
+    found_of: dict[str, list[tuple[int, list[DataProblem]]]] = {name: [] for name in TABLES}
+    order = {name: t for t, name in enumerate(TABLES)}
+    for (_size, group), done in zip(jobs, results, strict=True):
+        name = group.output.spec.name
+        for i, read, found in done:
+            found_of[name].append((i, found))
             if read is None:
                 continue
             stats["row_groups_total"] += read.row_groups_total
@@ -277,14 +278,19 @@ def load(
             stats["row_groups_read"] += read.row_groups_read
             stats["bytes_read"] += read.bytes_read
             stats["rows_read"] += read.rows
-            touched.append(files_of[name][i].relative)
-        if problems:
-            continue
-        tables[name] = MarketTable(name=name, columns=columns, offsets=offsets)
-        # Arrow's allocator keeps freed pages; hand them back now the files are consumed.
-        pa.default_memory_pool().release_unused()
+            touched.append((order[name], i, files_of[name][i].relative))
+    tables: dict[str, MarketTable] = {}
+    for name in TABLES:
+        for _i, found in sorted(found_of[name], key=lambda r: r[0]):
+            problems.extend(found)
     if problems:
         raise DataError(problems, context=f"dataset {str(root)!r}")
+    for name, output in outputs.items():
+        if not np.array_equal(output.fill, output.offsets[1:]):
+            raise RuntimeError(f"{name}: a file changed while the dataset was being loaded")
+        tables[name] = MarketTable(name=name, columns=output.columns, offsets=output.offsets)
+    # Arrow's allocator keeps freed pages; hand them back now the files are consumed.
+    pa.default_memory_pool().release_unused()
 
     market_exchange = np.array([exchanges.index(e) for e, _ in present], dtype=np.int32)
     market_symbol = np.array([symbols.index(s) for _, s in present], dtype=np.int32)
@@ -299,30 +305,32 @@ def load(
         liquidations=tables["liquidations"],
         start_ns=start_ns,
         end_ns=end_ns,
-        read_stats=ReadStats(**stats, files=tuple(touched)),
+        read_stats=ReadStats(**stats, files=tuple(f for _t, _i, f in sorted(touched))),
     )
 
 
-def _market_keys(table: pa.Table) -> tuple[np.ndarray, list[tuple[str, str]]] | None:
-    """Per-row local market code and the (exchange, symbol) of each code.
+def _symbol_counts(table: pa.Table) -> dict[str, int] | None:
+    """Rows per symbol of a file's (dictionary-encoded) ``symbol`` column.
 
-    None when the keys are missing, null or not strings: the contract check of the full
-    read reports that file, and the load fails.
+    None when the column is missing, has nulls or is not a dictionary of strings: the
+    contract check of the full read reports that file, and the load fails.
     """
-    parts = []
-    for name in ("exchange", "symbol"):
-        if name not in table.column_names:
-            return None
-        column = table.column(name)
-        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
-        if column.null_count or not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-            return None
-        parts.append(pc.dictionary_encode(column.combine_chunks()))
-    ex, sym = parts
-    n_sym = len(sym.dictionary)
-    codes = ex.indices.to_numpy().astype(np.int64) * n_sym + sym.indices.to_numpy()
-    keys = [(e, s) for e in ex.dictionary.to_pylist() for s in sym.dictionary.to_pylist()]
-    return codes, keys
+    if "symbol" not in table.column_names:
+        return None
+    column = table.column("symbol")
+    if column.null_count or not pa.types.is_dictionary(column.type):
+        return None
+    if not is_string_type(column.type.value_type):
+        return None
+    counts: dict[str, int] = {}
+    for chunk in column.chunks:
+        if not len(chunk):
+            continue
+        per_code = np.bincount(chunk.indices.to_numpy(), minlength=len(chunk.dictionary))
+        for symbol, count in zip(chunk.dictionary.to_pylist(), per_code.tolist(), strict=True):
+            if count:
+                counts[symbol] = counts.get(symbol, 0) + count
+    return counts
 
 
 class _ReadCounts(NamedTuple):
@@ -334,49 +342,302 @@ class _ReadCounts(NamedTuple):
     rows: int
 
 
+@dataclass(frozen=True)
+class _Output:
+    """One table's result arrays while they are being filled.
+
+    ``fill`` is each market's next free row; workers advance it for their own markets only.
+    """
+
+    spec: TableSpec
+    columns: dict[str, np.ndarray]
+    offsets: np.ndarray
+    fill: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One exchange's files of one table: markets ``[m_lo, m_hi)``, no other group's.
+
+    ``files`` holds (index in the table's file list, file, whether its keys were read).
+    """
+
+    output: _Output
+    exchange: str
+    m_lo: int
+    m_hi: int
+    files: list[tuple[int, PartitionFile, bool]]
+
+
+@dataclass(frozen=True)
+class _Window:
+    """What a load request keeps, and the market number of every (exchange, symbol)."""
+
+    start_ns: int | None
+    end_ns: int | None
+    symbols: frozenset[str] | None
+    market_of: dict[tuple[str, str], int]
+    use_threads: bool
+    batch_rows: int
+
+
+_GroupResult = list[tuple[int, _ReadCounts | None, list[DataProblem]]]
+
+
+def _load_group(group: _Group, window: _Window) -> _GroupResult:
+    """Read, check and scatter a group's files in order.
+
+    The fast path screens every row while scattering it (:mod:`spreadarb.data.screen`); if
+    the screen flags anything, the group is read again through :func:`check_table`, which
+    names the exact problems (and scatters the rows itself when there are none).
+    """
+    done = _load_group_screened(group, window)
+    if done is None:
+        done = _load_group_checked(group, window)
+    return done
+
+
+def _read(f: PartitionFile, spec: TableSpec, window: _Window) -> FileRead | DataProblem:
+    return read_file(
+        f,
+        columns=spec.column_names,
+        start_ns=window.start_ns,
+        end_ns=window.end_ns,
+        symbols=window.symbols,
+        use_threads=window.use_threads,
+    )
+
+
+def _counts(got: FileRead) -> _ReadCounts:
+    # Keep the counts, not the rows.
+    return _ReadCounts(
+        got.row_groups_total, got.row_groups_read, got.bytes_read, got.table.num_rows
+    )
+
+
+def _load_group_screened(group: _Group, window: _Window) -> _GroupResult | None:
+    """The fast path: ``None`` as soon as a file is unreadable or flagged by the screen.
+
+    Files are decoded batch by batch and each batch is scattered as it comes, so the
+    memory above the result is a batch per worker, not a file.
+    """
+    out: _GroupResult = []
+    for i, f, keyed in group.files:
+        got = read_batches(
+            f,
+            columns=group.output.spec.column_names,
+            start_ns=window.start_ns,
+            end_ns=window.end_ns,
+            symbols=window.symbols,
+            batch_rows=window.batch_rows,
+            use_threads=window.use_threads,
+        )
+        if isinstance(got, DataProblem) or not keyed:
+            return None
+        try:
+            rows = _screen_file(got, f, group, window)
+        except (OSError, pa.ArrowException):
+            return None  # damaged past its footer: the exact path reports it
+        if rows is None:
+            return None
+        out.append(
+            (i, _ReadCounts(got.row_groups_total, got.row_groups_read, got.bytes_read, rows), [])
+        )
+    return out
+
+
+def _load_group_checked(group: _Group, window: _Window) -> _GroupResult:
+    """The exact path: every file through :func:`check_table`; rows are scattered until the
+    first problem (the load then fails, but every file is still checked)."""
+    output = group.output
+    # Start the group's markets over: the screened pass may have filled part of them.
+    output.fill[group.m_lo : group.m_hi] = output.offsets[group.m_lo : group.m_hi]
+    tails: dict[tuple[str, str], MarketTail] = {}
+    out: _GroupResult = []
+    failed = False
+    for i, f, keyed in group.files:
+        got = _read(f, output.spec, window)
+        if isinstance(got, DataProblem):
+            out.append((i, None, [got]))
+            failed = True
+            continue
+        found: list[DataProblem] = []
+        if got.row_groups_read:
+            where = Where(
+                file=f.relative, row_numbers=got.row_numbers, date=f.date, exchange=f.exchange
+            )
+            found = check_table(got.table, output.spec, where, tails)
+        failed = failed or bool(found) or not keyed
+        if not failed and got.row_groups_read and got.table.num_rows:
+            _scatter(got.table, f.exchange, output, window.market_of)
+        out.append((i, _counts(got), found))
+    return out
+
+
 def _scatter(
     table: pa.Table,
-    g: np.ndarray,
-    columns: dict[str, np.ndarray],
-    fill: np.ndarray,
-    n_markets: int,
-) -> None:
-    """Copy one file's rows to their market's next free slots, in file order.
+    exchange: str,
+    output: _Output,
+    market_of: dict[tuple[str, str], int],
+    date: str | None = None,
+) -> int:
+    """Copy one file's rows to their market's next free rows, in file order.
 
-    Every market keeps its stored row order; ``fill`` (each market's next free row) is
-    advanced in place.
+    Every market keeps its stored row order; ``output.fill`` is advanced in place. The
+    table must have every contract column with its contract dtype and no null key or
+    integer. ``date``, the file's partition, makes the screen flag ``ts_local`` outside it.
+
+    Returns
+    -------
+    int
+        Rows flagged by the value screen (see :mod:`spreadarb.data.screen`).
     """
-    if g.size == 0 or bool((g[1:] >= g[:-1]).all()):
-        # The writer groups a file's rows by market: copy contiguous blocks, batch by batch
-        # (one per row group), so no concatenated copy of a column is ever made.
-        start = 0
-        for batch in table.to_batches():
-            n = batch.num_rows
-            if n == 0:
+    spec = output.spec
+    bad = 0
+    for batch in table.to_batches():
+        n = batch.num_rows
+        if n == 0:
+            continue
+        symbol = batch.column("symbol")
+        if not pa.types.is_dictionary(symbol.type):
+            symbol = pc.dictionary_encode(symbol)
+        lookup = np.array(
+            [market_of.get((exchange, s), -1) for s in symbol.dictionary.to_pylist()],
+            dtype=np.int64,
+        )
+        runs = np.empty((n, 3), dtype=np.int64)
+        codes = symbol.indices.to_numpy(zero_copy_only=False)
+        n_runs = market_runs_nb(codes, lookup, output.fill, output.offsets[1:], runs)
+        if n_runs < 0:
+            raise RuntimeError(
+                f"{spec.name}: a file of exchange={exchange} changed while being loaded"
+            )
+        for column in spec.columns:
+            if column.kind is Kind.STRING:
                 continue
-            gb = g[start : start + n]
-            start += n
-            values = {
-                column: batch.column(column).to_numpy(zero_copy_only=False) for column in columns
-            }
-            edges = np.flatnonzero(np.diff(gb)) + 1
-            starts = np.concatenate(([0], edges))
-            stops = np.concatenate((edges, [n]))
-            for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
-                m = int(gb[a])
-                lo = int(fill[m])
-                for column, out in columns.items():
-                    out[lo : lo + b - a] = values[column][a:b]
-                fill[m] += b - a
-        return
-    values = {column: table.column(column).to_numpy() for column in columns}
-    order = np.argsort(g, kind="stable")
-    sorted_g = g[order]
-    first_of = np.searchsorted(sorted_g, sorted_g, side="left")
-    dest = np.empty_like(order)
-    dest[order] = fill[sorted_g] + (np.arange(order.size) - first_of)
-    # Only this file's markets: other threads advance the others' slots concurrently.
-    present = np.unique(g)
-    fill[present] += np.bincount(g, minlength=n_markets)[present]
-    for column, out in columns.items():
-        out[dest] = values[column]
+            values = batch.column(column.name).to_numpy(zero_copy_only=False)
+            out = output.columns[column.name]
+            if column.kind is Kind.FLOAT:
+                above, at_least = _FLOAT_BOUNDS[column.bound]
+                bad += scatter_floats_nb(
+                    values, runs[:n_runs], out, above, at_least, column.nullable
+                )
+            else:
+                low, high = _int_range(column)
+                if column.name == "ts_local" and date is not None:
+                    day = int(np.datetime64(date, "D").astype(np.int64)) * NS_PER_DAY
+                    low, high = max(low, day), min(high, day + NS_PER_DAY - 1)
+                bad += scatter_ints_nb(
+                    values, runs[:n_runs], out, low, high, column.kind is not Kind.SIDE
+                )
+    return bad
+
+
+_FLOAT_BOUNDS = {
+    Bound.ANY: (-np.inf, -np.inf),
+    Bound.POSITIVE: (0.0, -np.inf),
+    Bound.NON_NEGATIVE: (-np.inf, 0.0),
+}
+"""(above, at_least) of :func:`scatter_floats_nb` for each bound."""
+_INT64 = np.iinfo(np.int64)
+
+
+def _int_range(column: Column) -> tuple[int, int]:
+    """Inclusive range the screen accepts for an integer column (before the partition)."""
+    low, high = int(_INT64.min), int(_INT64.max)
+    if column.kind is Kind.SIDE:
+        return -1, 1
+    if column.kind is Kind.TIMESTAMP:
+        low, high = TIMESTAMP_MIN_NS, TIMESTAMP_MAX_NS - 1
+    if column.bound is Bound.POSITIVE:
+        low = max(low, 1)
+    elif column.bound is Bound.NON_NEGATIVE:
+        low = max(low, 0)
+    return low, high
+
+
+def _screen_file(got: FileBatches, f: PartitionFile, group: _Group, window: _Window) -> int | None:
+    """Scatter one file's rows and screen them; the number of rows, or ``None`` when
+    anything may break the contract.
+
+    Column presence, dtypes, nulls and names are checked here on the schema and the
+    dictionaries; values, order, crossed books and duplicates by the kernels of
+    :mod:`spreadarb.data.screen`.
+    """
+    output = group.output
+    spec = output.spec
+    if spec.partition != "D" or not _schema_ok(got.schema, spec):
+        return None
+    m_lo, m_hi = group.m_lo, group.m_hi
+    lo = output.fill[m_lo:m_hi].copy()
+    rows = 0
+    for table in got.batches:
+        if not _schema_ok(table.schema, spec) or not _names_ok(table, spec, f.exchange):
+            return None
+        if table.num_rows == 0:
+            continue
+        rows += table.num_rows
+        if _scatter(table, f.exchange, output, window.market_of, f.date):
+            return None
+    if rows == 0:
+        return 0
+    columns = output.columns
+    empty = np.empty(0, dtype=np.float64)
+    book = spec.name == "tickers"
+    pairs = np.empty((_PAIR_CAPACITY, 2), dtype=np.int64)
+    bad, n_pairs = screen_order_nb(
+        columns["ts_local"],
+        columns["bid_px"] if book else empty,
+        columns["ask_px"] if book else empty,
+        output.offsets[m_lo:m_hi],
+        lo,
+        output.fill[m_lo:m_hi],
+        pairs,
+    )
+    if bad:
+        return None
+    if n_pairs:
+        # Rows sharing ts_local in a market are duplicates if every contract column agrees
+        # (exchange and symbol do: same market).
+        pairs = pairs[:n_pairs]
+        differ = np.zeros(n_pairs, dtype=np.bool_)
+        for values in columns.values():
+            pairs_differ_nb(values, pairs, differ)
+        if not differ.all():
+            return None
+    return rows
+
+
+def _schema_ok(schema: pa.Schema, spec: TableSpec) -> bool:
+    """Every contract column present with its dtype, names read as dictionaries."""
+    for column in spec.columns:
+        if column.name not in schema.names:
+            return False
+        kind = schema.field(column.name).type
+        if not dtype_ok(column.kind, kind):
+            return False
+        if column.kind is Kind.STRING and not pa.types.is_dictionary(kind):
+            return False
+    return True
+
+
+def _names_ok(table: pa.Table, spec: TableSpec, exchange: str) -> bool:
+    """No null where the contract needs a value; canonical names; the partition's exchange."""
+    for column in spec.columns:
+        col = table.column(column.name)
+        if col.null_count and not column.nullable:
+            return False
+        if column.kind is Kind.STRING:
+            pattern = EXCHANGE_PATTERN if column.name == "exchange" else SYMBOL_PATTERN
+            for chunk in col.chunks:
+                for value in chunk.dictionary.to_pylist():
+                    if value is None or not pattern.match(value):
+                        return False
+                    if column.name == "exchange" and value != exchange:
+                        return False
+    return True
+
+
+_PAIR_CAPACITY = 1 << 16
+_SMALL_LOAD_ROWS = 1 << 20
+"""Below this many rows in all, a load reads its files with one worker."""

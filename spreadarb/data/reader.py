@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +39,104 @@ def _overlaps(stats: object, low: object, high: object) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """An opened file and the row groups and columns a request reads from it."""
+
+    pf: pq.ParquetFile
+    meta: pq.FileMetaData
+    wanted: list[str]
+    selected: list[int]
+    starts: list[int]
+    bytes_read: int
+
+
+def _plan(
+    file: PartitionFile,
+    columns: Sequence[str] | None,
+    start_ns: int | None,
+    end_ns: int | None,
+    symbols: Collection[str] | None,
+) -> _Plan:
+    """Open ``file`` and choose its row groups from the footer statistics (Arrow errors
+    propagate)."""
+    pf = pq.ParquetFile(file.path)
+    meta = pf.metadata
+    names = pf.schema_arrow.names
+    wanted = [c for c in columns if c in names] if columns is not None else list(names)
+    index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
+    selected: list[int] = []
+    starts: list[int] = []
+    offset = 0
+    sym_lo = min(symbols) if symbols else None
+    sym_hi = max(symbols) if symbols else None
+    bytes_read = 0
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        keep = True
+        if (start_ns is not None or end_ns is not None) and "ts_local" in index:
+            stats = rg.column(index["ts_local"]).statistics
+            low = start_ns if start_ns is not None else np.iinfo(np.int64).min
+            high = end_ns - 1 if end_ns is not None else np.iinfo(np.int64).max
+            keep = _overlaps(stats, low, high)
+        if keep and symbols is not None and "symbol" in index:
+            keep = _overlaps(rg.column(index["symbol"]).statistics, sym_lo, sym_hi)
+        if keep:
+            selected.append(g)
+            starts.append(offset)
+            bytes_read += sum(
+                rg.column(index[c]).total_compressed_size for c in wanted if c in index
+            )
+        offset += rg.num_rows
+    read_dict = [c for c in ("exchange", "symbol") if c in wanted]
+    if read_dict:
+        # The footer is parsed once; reading the names as dictionaries skips making a
+        # string per row.
+        pf = pq.ParquetFile(file.path, read_dictionary=read_dict, metadata=meta)
+    return _Plan(pf, meta, wanted, selected, starts, bytes_read)
+
+
+def _problem(file: PartitionFile, exc: Exception) -> DataProblem:
+    return DataProblem(
+        kind=ProblemKind.UNREADABLE_FILE,
+        table=file.table,
+        file=file.relative,
+        message=f"cannot read as Parquet: {exc}",
+    )
+
+
+def _keep_mask(
+    table: pa.Table,
+    start_ns: int | None,
+    end_ns: int | None,
+    symbols: Collection[str] | None,
+) -> np.ndarray | None:
+    """Rows of ``table`` inside the window and the symbols (``None``: all of them).
+
+    Rows whose ``ts_local`` or ``symbol`` is null are kept, so that the contract check
+    reports them.
+    """
+    if start_ns is None and end_ns is None and symbols is None:
+        return None
+    mask = np.ones(table.num_rows, dtype=bool)
+    if "ts_local" in table.column_names and pa.types.is_integer(
+        table.schema.field("ts_local").type
+    ):
+        ts = table.column("ts_local")
+        if start_ns is not None:
+            mask &= pc.greater_equal(ts, start_ns).fill_null(True).to_numpy(zero_copy_only=False)
+        if end_ns is not None:
+            mask &= pc.less(ts, end_ns).fill_null(True).to_numpy(zero_copy_only=False)
+    if symbols is not None and "symbol" in table.column_names:
+        symbol = table.column("symbol").cast(pa.string())
+        wanted_symbol = pc.or_(
+            pc.is_in(symbol, value_set=pa.array(sorted(symbols), pa.string())),
+            pc.is_null(symbol),
+        )
+        mask &= wanted_symbol.to_numpy(zero_copy_only=False)
+    return None if mask.all() else mask
+
+
 def read_file(
     file: PartitionFile,
     *,
@@ -46,58 +144,27 @@ def read_file(
     start_ns: int | None = None,
     end_ns: int | None = None,
     symbols: Collection[str] | None = None,
+    use_threads: bool = True,
 ) -> FileRead | DataProblem:
     """Read the rows of ``file`` with ``start_ns <= ts_local < end_ns`` and symbol in ``symbols``.
 
     Row groups whose footer statistics exclude the window or the symbols are not
     read; ``columns`` limits the columns read (those absent from the file are
-    simply not returned, so the contract check reports them). Returns a
-    :class:`DataProblem` if the file cannot be read as Parquet.
+    simply not returned, so the contract check reports them). ``use_threads`` decodes
+    columns in parallel (Arrow's thread pool); callers that already read several files in
+    parallel turn it off. Returns a :class:`DataProblem` if the file cannot be read as
+    Parquet.
     """
     try:
-        pf = pq.ParquetFile(file.path)
-        meta = pf.metadata
-        names = pf.schema_arrow.names
-        wanted = [c for c in columns if c in names] if columns is not None else list(names)
-        index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
-        selected: list[int] = []
-        starts: list[int] = []
-        offset = 0
-        sym_lo = min(symbols) if symbols else None
-        sym_hi = max(symbols) if symbols else None
-        bytes_read = 0
-        for g in range(meta.num_row_groups):
-            rg = meta.row_group(g)
-            keep = True
-            if (start_ns is not None or end_ns is not None) and "ts_local" in index:
-                stats = rg.column(index["ts_local"]).statistics
-                low = start_ns if start_ns is not None else np.iinfo(np.int64).min
-                high = end_ns - 1 if end_ns is not None else np.iinfo(np.int64).max
-                keep = _overlaps(stats, low, high)
-            if keep and symbols is not None and "symbol" in index:
-                keep = _overlaps(rg.column(index["symbol"]).statistics, sym_lo, sym_hi)
-            if keep:
-                selected.append(g)
-                starts.append(offset)
-                bytes_read += sum(
-                    rg.column(index[c]).total_compressed_size for c in wanted if c in index
-                )
-            offset += rg.num_rows
-        read_dict = [c for c in ("exchange", "symbol") if c in wanted]
-        if read_dict:
-            pf = pq.ParquetFile(file.path, read_dictionary=read_dict)
+        plan = _plan(file, columns, start_ns, end_ns, symbols)
+        meta, selected, starts = plan.meta, plan.selected, plan.starts
         table = (
-            pf.read_row_groups(selected, columns=wanted)
+            plan.pf.read_row_groups(selected, columns=plan.wanted, use_threads=use_threads)
             if selected
-            else (pf.schema_arrow.empty_table().select(wanted))
+            else (plan.pf.schema_arrow.empty_table().select(plan.wanted))
         )
     except (OSError, pa.ArrowException) as exc:
-        return DataProblem(
-            kind=ProblemKind.UNREADABLE_FILE,
-            table=file.table,
-            file=file.relative,
-            message=f"cannot read as Parquet: {exc}",
-        )
+        return _problem(file, exc)
 
     filtered = start_ns is not None or end_ns is not None or symbols is not None
     row_numbers = None
@@ -112,36 +179,79 @@ def read_file(
             if selected
             else np.empty(0, dtype=np.int64)
         )
-    if filtered and table.num_rows:
-        mask = np.ones(table.num_rows, dtype=bool)
-        if "ts_local" in table.column_names and pa.types.is_integer(
-            table.schema.field("ts_local").type
-        ):
-            # A null ts_local is kept so that the contract check reports it.
-            ts = table.column("ts_local")
-            if start_ns is not None:
-                mask &= (
-                    pc.greater_equal(ts, start_ns).fill_null(True).to_numpy(zero_copy_only=False)
-                )
-            if end_ns is not None:
-                mask &= pc.less(ts, end_ns).fill_null(True).to_numpy(zero_copy_only=False)
-        if symbols is not None and "symbol" in table.column_names:
-            symbol = table.column("symbol").cast(pa.string())
-            wanted_symbol = pc.or_(
-                pc.is_in(symbol, value_set=pa.array(sorted(symbols), pa.string())),
-                pc.is_null(symbol),  # kept so that the contract check reports it
-            )
-            mask &= wanted_symbol.to_numpy(zero_copy_only=False)
-        if not mask.all():
-            keep_rows = np.flatnonzero(mask)
-            table = table.take(pa.array(keep_rows))
-            assert row_numbers is not None
-            row_numbers = row_numbers[keep_rows]
+    mask = _keep_mask(table, start_ns, end_ns, symbols) if table.num_rows else None
+    if mask is not None:
+        keep_rows = np.flatnonzero(mask)
+        table = table.take(pa.array(keep_rows))
+        assert row_numbers is not None
+        row_numbers = row_numbers[keep_rows]
     return FileRead(
         file=file,
         table=table,
         row_numbers=row_numbers,
         row_groups_total=meta.num_row_groups,
         row_groups_read=len(selected),
-        bytes_read=bytes_read,
+        bytes_read=plan.bytes_read,
+    )
+
+
+@dataclass(frozen=True)
+class FileBatches:
+    """The rows of one file as they are decoded, batch by batch (see :func:`read_batches`).
+
+    ``schema`` is the schema of the columns read; iterating ``batches`` decodes the file
+    (and may raise an Arrow error if it is damaged past its footer).
+    """
+
+    file: PartitionFile
+    schema: pa.Schema
+    batches: Iterator[pa.Table]
+    row_groups_total: int
+    row_groups_read: int
+    bytes_read: int
+
+
+def read_batches(
+    file: PartitionFile,
+    *,
+    columns: Sequence[str] | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    symbols: Collection[str] | None = None,
+    batch_rows: int = 1 << 16,
+    use_threads: bool = True,
+) -> FileBatches | DataProblem:
+    """:func:`read_file`'s rows (same pushdown and filter), ``batch_rows`` at a time.
+
+    Only one batch of decoded rows is held at a time, so a caller that consumes the rows
+    as they come needs memory for a batch, not for the file. Row numbers are not
+    tracked: a caller that reports rows reads the file with :func:`read_file`.
+    """
+    try:
+        plan = _plan(file, columns, start_ns, end_ns, symbols)
+    except (OSError, pa.ArrowException) as exc:
+        return _problem(file, exc)
+    schema = plan.pf.schema_arrow
+    schema = pa.schema([schema.field(c) for c in plan.wanted])
+
+    def batches() -> Iterator[pa.Table]:
+        if not plan.selected:
+            return
+        for batch in plan.pf.iter_batches(
+            batch_size=batch_rows,
+            row_groups=plan.selected,
+            columns=plan.wanted,
+            use_threads=use_threads,
+        ):
+            table = pa.Table.from_batches([batch])
+            mask = _keep_mask(table, start_ns, end_ns, symbols)
+            yield table if mask is None else table.filter(pa.array(mask))
+
+    return FileBatches(
+        file=file,
+        schema=schema,
+        batches=batches(),
+        row_groups_total=plan.meta.num_row_groups,
+        row_groups_read=len(plan.selected),
+        bytes_read=plan.bytes_read,
     )
