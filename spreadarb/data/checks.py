@@ -4,9 +4,9 @@ The writer and the validator call :func:`check_table` on every table, so a rule 
 defined exactly once. The loader first screens rows with the kernels of
 :mod:`spreadarb.data.screen` (which flag a superset of what this module reports) and
 calls :func:`check_table` for the files of any exchange the screen flags, so the
-problems it raises are always this module's. Checks are vectorised (numpy / Arrow compute); only rows
-that share a ``ts_local`` within a market are compared row by row, to find
-duplicates.
+problems it raises are always this module's. Checks are vectorised (numpy / Arrow
+compute); only rows that share a ``ts_local`` within a market are compared row by row,
+to find duplicates.
 """
 
 from __future__ import annotations
