@@ -12,6 +12,8 @@ times); per-exchange arrays are ``(n_exchanges, m)``.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -126,21 +128,38 @@ class ExchangeState:
 
 def exchange_state(dataset: Dataset, params: FeatureParams, grid: np.ndarray) -> ExchangeState:
     """Latency and staleness of every exchange of the dataset on ``grid``."""
-    tickers = dataset.tickers
     n_ex = len(dataset.exchanges)
     latency = np.full((n_ex, grid.size), np.nan)
-    window = seconds_to_ns(params.latency_window_s)
-    for e in range(n_ex):
-        markets = np.flatnonzero(dataset.market_exchange == e)
-        parts = [tickers.rows(int(m)) for m in markets]
-        ts = np.concatenate([tickers["ts_local"][s] for s in parts])
-        lag = np.concatenate([tickers["ts_local"][s] - tickers["ts_exchange"][s] for s in parts])
-        order = np.argsort(ts, kind="stable")
-        latency[e] = rolling_mean_at_nb(ts[order], lag[order].astype(np.float64), grid, window)
-        latency[e] /= 1e6
+    if n_ex:
+        # Exchanges are independent and the kernels release the GIL: on every core.
+        with ThreadPoolExecutor(max_workers=min(n_ex, os.cpu_count() or 1)) as pool:
+            for e, row in enumerate(
+                pool.map(lambda e: _exchange_latency_ms(dataset, params, grid, e), range(n_ex))
+            ):
+                latency[e] = row
     with np.errstate(invalid="ignore"):
         stale = ~(latency <= params.max_latency_ms)
     return ExchangeState(latency_ms=latency, stale=stale, n_stale=stale.sum(axis=0))
+
+
+def _exchange_latency_ms(
+    dataset: Dataset, params: FeatureParams, grid: np.ndarray, exchange: int
+) -> np.ndarray:
+    """Rolling mean lag, ms, of one exchange's tickers (all its markets pooled) on ``grid``."""
+    tickers = dataset.tickers
+    markets = np.flatnonzero(dataset.market_exchange == exchange)
+    parts = [tickers.rows(int(m)) for m in markets]
+    ts = np.concatenate([tickers["ts_local"][s] for s in parts])
+    lag = np.concatenate([tickers["ts_local"][s] - tickers["ts_exchange"][s] for s in parts])
+    # A stable sort of the concatenated runs (numpy's timsort merges them); a k-way merge
+    # kernel was twice as slow.
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    lag = lag[order].astype(np.float64)
+    window = seconds_to_ns(params.latency_window_s)
+    latency = rolling_mean_at_nb(ts, lag, grid, window)
+    latency /= 1e6
+    return latency
 
 
 @dataclass(frozen=True)
