@@ -21,6 +21,7 @@ import numpy as np
 
 from spreadarb.config import StrategyConfig
 from spreadarb.data.dataset import Dataset
+from spreadarb.kernels import state as vs
 from spreadarb.kernels.liquidation import liquidation_cluster_distance_nb
 from spreadarb.kernels.rolling import (
     asof_index_nb,
@@ -29,6 +30,7 @@ from spreadarb.kernels.rolling import (
     rolling_mean_at_nb,
     rolling_weighted_moments_at_nb,
 )
+from spreadarb.kernels.state import nanmedian_columns_nb, venue_state_nb
 
 NS = 1_000_000_000
 EIGHT_HOURS_S = 8 * 3600
@@ -186,33 +188,6 @@ class SymbolState:
     has_liquidation_data: np.ndarray  # (m,) bool: a liquidation of the symbol seen by then
 
 
-def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
-    """Median over rows of each column ignoring NaN; NaN for a column without a value.
-
-    Equivalent to ``np.nanmedian(values, axis=0)`` (without its all-NaN warning), by one
-    sort: NaNs sort last, so the middle of the first ``count`` rows is the median.
-    """
-    out = np.full(values.shape[1], np.nan)
-    if values.shape[0] == 0:
-        return out
-    ordered = np.sort(values, axis=0)
-    count = (~np.isnan(values)).sum(axis=0)
-    known = count > 0
-    cols = np.flatnonzero(known)
-    c = count[known]
-    lo = ordered[(c - 1) // 2, cols]
-    hi = ordered[c // 2, cols]
-    out[known] = np.where(c % 2 == 1, lo, (lo + hi) / 2)
-    return out
-
-
-def _gather(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    out = np.full(idx.size, np.nan)
-    ok = idx >= 0
-    out[ok] = values[idx[ok]]
-    return out
-
-
 def symbol_state(
     dataset: Dataset,
     params: FeatureParams,
@@ -224,52 +199,23 @@ def symbol_state(
     scales = params
     markets = np.flatnonzero(dataset.market_symbol == symbol)
     j_count, m = markets.size, grid.size
-    arrays = {
-        name: np.full((j_count, m), np.nan)
-        for name in (
-            "bid",
-            "ask",
-            "bid_depth",
-            "ask_depth",
-            "funding_8h",
-            "predicted_8h",
-            "oi",
-            "oi_avg",
-            "vwap_dev",
-            "atr_bps",
-            "quote_age_ns",
-            "latency_ms",
-        )
-    }
-    atr_falling = np.zeros((j_count, m), dtype=bool)
+    # One block for the values venue_state_nb writes (every element, so no fill), one row
+    # of it per field; the rows are C-contiguous (J, m) arrays like the others.
+    block = np.empty((vs.N_FIELDS, j_count, m))
+    oi_avg = np.empty((j_count, m))
+    latency_ms = np.empty((j_count, m))
+    atr_falling = np.empty((j_count, m), dtype=bool)
     tk, tr = dataset.tickers, dataset.trades
     bar_ns = seconds_to_ns(scales.atr_bar_s)
-    mids = np.full((j_count, m), np.nan)
+    no_bars = np.empty(0, dtype=np.float64)
+    no_falling = np.empty(0, dtype=np.bool_)
     for j, market in enumerate(markets):
         rows = tk.rows(int(market))
         ts = tk["ts_local"][rows]
-        idx = asof_index_nb(ts, grid)
-        bid = _gather(tk["bid_px"][rows], idx)
-        ask = _gather(tk["ask_px"][rows], idx)
-        arrays["bid"][j] = bid
-        arrays["ask"][j] = ask
-        arrays["bid_depth"][j] = _gather(tk["bid_depth_usd"][rows], idx)
-        arrays["ask_depth"][j] = _gather(tk["ask_depth_usd"][rows], idx)
-        to_8h = EIGHT_HOURS_S / tk["funding_interval_s"][rows]
-        arrays["funding_8h"][j] = _gather(tk["funding_rate"][rows] * to_8h, idx)
-        arrays["predicted_8h"][j] = _gather(tk["predicted_funding_rate"][rows] * to_8h, idx)
-        arrays["oi"][j] = _gather(tk["open_interest_usd"][rows], idx)
-        arrays["oi_avg"][j] = rolling_mean_at_nb(
+        oi_avg[j] = rolling_mean_at_nb(
             ts, tk["open_interest_usd"][rows], grid, seconds_to_ns(scales.oi_mean_window_s)
         )
-        known = idx >= 0
-        age = np.full(m, np.nan)
-        age[known] = (grid[known] - ts[idx[known]]).astype(np.float64)
-        arrays["quote_age_ns"][j] = age
-        arrays["latency_ms"][j] = exchanges.latency_ms[dataset.market_exchange[market]]
-        mid = 0.5 * (bid + ask)
-        mids[j] = mid
-
+        latency_ms[j] = exchanges.latency_ms[dataset.market_exchange[market]]
         trows = tr.rows(int(market))
         _, vwap, sd = rolling_weighted_moments_at_nb(
             tr["ts_local"][trows],
@@ -278,9 +224,7 @@ def symbol_state(
             grid,
             seconds_to_ns(scales.vwap_window_s),
         )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            arrays["vwap_dev"][j] = np.where(sd > 0, (mid - vwap) / sd, np.nan)
-
+        atr, falling, bar_start = no_bars, no_falling, 0
         if ts.size and m:
             # Bars of the venue's mid; at grid time t only bars that ended by t are used.
             bar_start = (int(ts[0]) // bar_ns) * bar_ns
@@ -288,12 +232,27 @@ def symbol_state(
             tick_mid = 0.5 * (tk["bid_px"][rows] + tk["ask_px"][rows])
             _, high, low, close, _ = bars_nb(ts, tick_mid, bar_start, bar_ns, n_bars)
             atr, falling = atr_nb(high, low, close, scales.atr_window_bars, scales.atr_trend_bars)
-            done = (grid - bar_start) // bar_ns - 1  # last bar complete at grid time
-            ok = done >= 0
-            b = np.where(ok, done, 0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                arrays["atr_bps"][j] = np.where(ok, atr[b] / mid * 1e4, np.nan)
-            atr_falling[j] = ok & falling[b]
+        venue_state_nb(
+            grid,
+            ts,
+            tk["bid_px"][rows],
+            tk["ask_px"][rows],
+            tk["bid_depth_usd"][rows],
+            tk["ask_depth_usd"][rows],
+            tk["funding_rate"][rows],
+            tk["predicted_funding_rate"][rows],
+            tk["funding_interval_s"][rows],
+            tk["open_interest_usd"][rows],
+            vwap,
+            sd,
+            atr,
+            falling,
+            bar_start,
+            bar_ns,
+            block,
+            atr_falling,
+            j,
+        )
 
     # Liquidations cluster at price levels of the asset, whatever the venue: pool them.
     liq = dataset.liquidations
@@ -306,7 +265,7 @@ def symbol_state(
     # "Liquidation data" at t means some liquidation of the symbol was seen by t; deciding
     # it from the whole dataset would look ahead.
     has_liq_at = asof_index_nb(liq_ts, grid) >= 0
-    ref_px = _nanmedian_columns(mids)
+    ref_px = nanmedian_columns_nb(block[vs.MID])
     distance = liquidation_cluster_distance_nb(
         liq_ts,
         liq_px,
@@ -321,10 +280,21 @@ def symbol_state(
         symbol=symbol,
         markets=markets,
         venue_exchange=dataset.market_exchange[markets].astype(np.int32),
+        bid=block[vs.BID],
+        ask=block[vs.ASK],
+        bid_depth=block[vs.BID_DEPTH],
+        ask_depth=block[vs.ASK_DEPTH],
+        funding_8h=block[vs.FUNDING_8H],
+        predicted_8h=block[vs.PREDICTED_8H],
+        oi=block[vs.OI],
+        oi_avg=oi_avg,
+        vwap_dev=block[vs.VWAP_DEV],
+        atr_bps=block[vs.ATR_BPS],
         atr_falling=atr_falling,
+        quote_age_ns=block[vs.QUOTE_AGE_NS],
+        latency_ms=latency_ms,
         liq_distance_bps=distance,
         has_liquidation_data=has_liq_at,
-        **arrays,
     )
 
 
