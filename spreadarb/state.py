@@ -24,13 +24,12 @@ from spreadarb.data.dataset import Dataset
 from spreadarb.kernels import state as vs
 from spreadarb.kernels.liquidation import liquidation_cluster_distance_nb
 from spreadarb.kernels.rolling import (
-    asof_index_nb,
     atr_nb,
     bars_nb,
     rolling_mean_at_nb,
     rolling_weighted_moments_at_nb,
 )
-from spreadarb.kernels.state import nanmedian_columns_nb, venue_state_nb
+from spreadarb.kernels.state import venue_state_nb
 
 NS = 1_000_000_000
 EIGHT_HOURS_S = 8 * 3600
@@ -188,6 +187,27 @@ class SymbolState:
     has_liquidation_data: np.ndarray  # (m,) bool: a liquidation of the symbol seen by then
 
 
+def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
+    """Median over rows of each column ignoring NaN; NaN for a column without a value.
+
+    Equivalent to ``np.nanmedian(values, axis=0)`` (without its all-NaN warning), by one
+    sort: NaNs sort last, so the middle of the first ``count`` rows is the median. (A
+    kernel was 0.07 s faster on the SPEC §8 day and 0.4 s slower to compile.)
+    """
+    out = np.full(values.shape[1], np.nan)
+    if values.shape[0] == 0:
+        return out
+    ordered = np.sort(values, axis=0)
+    count = (~np.isnan(values)).sum(axis=0)
+    known = count > 0
+    cols = np.flatnonzero(known)
+    c = count[known]
+    lo = ordered[(c - 1) // 2, cols]
+    hi = ordered[c // 2, cols]
+    out[known] = np.where(c % 2 == 1, lo, (lo + hi) / 2)
+    return out
+
+
 def symbol_state(
     dataset: Dataset,
     params: FeatureParams,
@@ -264,8 +284,9 @@ def symbol_state(
     liq_ts, liq_px, liq_usd = liq_ts[order], liq_px[order], liq_usd[order]
     # "Liquidation data" at t means some liquidation of the symbol was seen by t; deciding
     # it from the whole dataset would look ahead.
-    has_liq_at = asof_index_nb(liq_ts, grid) >= 0
-    ref_px = nanmedian_columns_nb(block[vs.MID])
+    # (Some liquidation at or before t: liq_ts is sorted, so the first one is.)
+    has_liq_at = grid >= liq_ts[0] if liq_ts.size else np.zeros(grid.size, dtype=bool)
+    ref_px = _nanmedian_columns(block[vs.MID])
     distance = liquidation_cluster_distance_nb(
         liq_ts,
         liq_px,

@@ -11,13 +11,11 @@ in another file changes.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from spreadarb._jit import jit
 
-__all__ = ["nanmedian_columns_nb", "venue_state_nb"]
+__all__ = ["venue_state_nb"]
 
 EIGHT_HOURS_S = 8 * 3600
 
@@ -137,46 +135,3 @@ def venue_state_nb(
         sd = vwap_sd[k]
         out[VWAP_DEV, j, k] = (mid - vwap[k]) / sd if sd > 0.0 else nan
         out[ATR_BPS, j, k] = atr[done] / mid * 1e4 if done >= 0 else nan
-
-
-@jit
-def nanmedian_columns_nb(values: np.ndarray) -> np.ndarray:
-    """Median over rows of each column of a 2-D array, ignoring NaN; NaN for a column
-    without a value.
-
-    Equivalent to ``np.nanmedian(values, axis=0)`` (without its all-NaN warning): the
-    mean of the two middle values of an even count, ``(lo + hi) / 2``, as numpy. Each
-    column is insertion-sorted in a small buffer (rows are the few venues of a symbol).
-
-    Parameters
-    ----------
-    values
-        Shape ``(J, m)``, float64.
-
-    Returns
-    -------
-    ndarray
-        Shape ``(m,)``, float64.
-    """
-    rows, m = values.shape
-    out = np.empty(m, dtype=np.float64)
-    buf = np.empty(max(rows, 1), dtype=np.float64)
-    for k in range(m):
-        c = 0
-        for r in range(rows):
-            x = values[r, k]
-            if math.isnan(x):
-                continue
-            b = c
-            while b > 0 and buf[b - 1] > x:
-                buf[b] = buf[b - 1]
-                b -= 1
-            buf[b] = x
-            c += 1
-        if c == 0:
-            out[k] = np.nan
-        elif c % 2 == 1:
-            out[k] = buf[(c - 1) // 2]
-        else:
-            out[k] = (buf[(c - 1) // 2] + buf[c // 2]) / 2
-    return out
