@@ -2,9 +2,12 @@
 
 Everything here is "known at time t": each value at grid time ``t`` uses only rows
 with ``ts_local <= t`` (a test truncates the data after ``t`` and compares). The work is
-done by the kernels in :mod:`spreadarb.kernels.rolling` and
+done by the kernels in :mod:`spreadarb.kernels.rolling`,
+:mod:`spreadarb.kernels.state` (one pass per market writing every as-of value) and
 :mod:`spreadarb.kernels.liquidation`; this module only slices the dataset per market
-and arranges the results.
+and arranges the results. A few small steps are numpy on purpose (the mid bars, the
+median of venue mids, the liquidation-seen flag): as fast, and fewer kernels for a
+cold start to compile.
 
 Shapes: per-venue arrays of a symbol are ``(J, m)`` (J venues quoting the symbol, m grid
 times); per-exchange arrays are ``(n_exchanges, m)``.
