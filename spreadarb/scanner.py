@@ -20,7 +20,7 @@ from spreadarb.config import StrategyConfig
 from spreadarb.data.dataset import Dataset
 from spreadarb.enums import REASON_LABELS, Reason, opportunity_dt
 from spreadarb.frames import records_frame
-from spreadarb.kernels.scan import ScanParams, rank_nb, scan_symbol_nb
+from spreadarb.kernels.scan import ScanParams, scan_symbol_nb
 from spreadarb.state import (
     MarketFeatures,
     feature_params,
@@ -160,7 +160,7 @@ def scan_records(
             scan_symbol(s)
     records = out.reshape(-1)
     passed = records["reason"] == Reason.PASSED
-    records["rank"] = rank_nb(
+    records["rank"] = rank_passing(
         records["ts"],
         passed,
         records["confidence_score"],
@@ -168,6 +168,32 @@ def scan_records(
         config.top_n,
     )
     return records
+
+
+def rank_passing(
+    ts: np.ndarray, passed: np.ndarray, score: np.ndarray, profit: np.ndarray, top_n: int
+) -> np.ndarray:
+    """Rank 1..top_n of passing rows within each scan time by (score desc, profit desc).
+
+    Rows must be grouped by ``ts`` (equal times contiguous). Ties on both keys go to the
+    earlier row (lower symbol index), so ranks are deterministic. Non-passing rows and
+    passing rows beyond ``top_n`` get 0. Only passing rows are sorted (a few hundred of
+    the day's 1.7 M), so numpy does it in milliseconds and the scan has one kernel
+    fewer to compile.
+    """
+    rank = np.zeros(ts.shape[0], dtype=np.int32)
+    rows = np.flatnonzero(passed)
+    if rows.size == 0:
+        return rank
+    # lexsort is stable: equal (ts, score, profit) keep row order.
+    rows = rows[np.lexsort((-profit[rows], -score[rows].astype(np.int64), ts[rows]))]
+    times = ts[rows]
+    first = np.r_[True, times[1:] != times[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(rows.size), 0))
+    position = np.arange(rows.size) - group_start + 1
+    keep = position <= top_n
+    rank[rows[keep]] = position[keep]
+    return rank
 
 
 def records_to_frame(

@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import types
-from numba.typed import Dict
 
 from spreadarb._jit import jit
 
@@ -50,15 +48,18 @@ def liquidation_cluster_distance_nb(
     rows in the window, keep the buckets with a sum ``>= min_cluster_usd``, and take the
     smallest distance to their centres (the test's pure-Python oracle).
 
-    Cost: O(n + m * B) time and O(B) memory, where B is the largest number of distinct
-    occupied buckets in one window. Liquidations enter and leave a typed dict of bucket
-    sums as the window slides (O(1) each); each grid time then scans the occupied
-    buckets, unless no bucket is a cluster (a running count makes that O(1)). B is small:
-    one window's liquidations span its price range, e.g. a 5 % move in 10 bps buckets
-    gives at most about 50 buckets.
+    Cost: O(n + m * B) time and O(n) memory, where B is the largest number of distinct
+    occupied buckets in one window. Each row's bucket gets a slot of an open-addressing
+    table of bucket sums once, up front; liquidations then enter and leave their slot as
+    the window slides (O(1) each), and a list of the occupied slots is kept; each grid
+    time scans them, unless no bucket is a cluster (a running count makes that O(1)). B
+    is small: one window's liquidations span its price range, e.g. a 5 % move in 10 bps
+    buckets gives at most about 50 buckets. (Plain arrays rather than a numba typed
+    dict: the same work, and about 1.5 s less to compile.)
 
     Bucket sums are running sums (added on entry, subtracted on exit; a bucket that
-    empties is deleted, so its sum restarts from exactly 0), hence exact for notionals
+    empties leaves the occupied list and its sum restarts from exactly 0), hence exact
+    for notionals
     that are whole dollars below 2**53; otherwise a sum within rounding of
     ``min_cluster_usd`` may fall on either side of it.
 
@@ -114,8 +115,31 @@ def liquidation_cluster_distance_nb(
             usable[i] = True
             bucket[i] = math.floor(math.log(px) / log_q)
 
-    usd_by_bucket = Dict.empty(key_type=types.int64, value_type=types.float64)
-    rows_by_bucket = Dict.empty(key_type=types.int64, value_type=types.int64)
+    # Open addressing with linear probing, at most half full; keys are never removed (a
+    # bucket that empties keeps its slot with 0 rows), so probing needs no tombstones.
+    cap = 2
+    while cap < 2 * n:
+        cap *= 2
+    mask = cap - 1
+    keys = np.zeros(cap, dtype=np.int64)
+    taken = np.zeros(cap, dtype=np.bool_)
+    slot = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        if usable[i]:
+            b = bucket[i]
+            # Multiplicative hash (odd factor: a bijection of the slots) spreads neighbouring
+            # buckets apart; masking first keeps the product from overflowing.
+            h = ((b & mask) * 40503) & mask
+            while taken[h] and keys[h] != b:
+                h = (h + 1) & mask
+            taken[h] = True
+            keys[h] = b
+            slot[i] = h
+    usd_by_slot = np.zeros(cap, dtype=np.float64)
+    rows_by_slot = np.zeros(cap, dtype=np.int64)
+    occupied = np.zeros(cap, dtype=np.int64)  # slots with rows in the window
+    where = np.zeros(cap, dtype=np.int64)  # position of a slot in ``occupied``
+    n_occupied = 0
     n_clusters = 0
     out = np.full(m, np.nan, dtype=np.float64)
     lo = 0
@@ -126,17 +150,21 @@ def liquidation_cluster_distance_nb(
         # Liquidations leaving the window.
         while lo < hi and liq_ts[lo] <= left:
             if usable[lo]:
-                b = bucket[lo]
-                old = usd_by_bucket[b]
-                rows = rows_by_bucket[b] - 1
+                h = slot[lo]
+                old = usd_by_slot[h]
+                rows = rows_by_slot[h] - 1
+                rows_by_slot[h] = rows
                 if rows == 0:
-                    usd_by_bucket.pop(b)
-                    rows_by_bucket.pop(b)
+                    usd_by_slot[h] = 0.0
                     still = False
+                    # Swap the last occupied slot into this one's place.
+                    last = occupied[n_occupied - 1]
+                    occupied[where[h]] = last
+                    where[last] = where[h]
+                    n_occupied -= 1
                 else:
                     new = old - float(liq_usd[lo])
-                    usd_by_bucket[b] = new
-                    rows_by_bucket[b] = rows
+                    usd_by_slot[h] = new
                     still = new >= threshold
                 if old >= threshold and not still:
                     n_clusters -= 1
@@ -149,17 +177,19 @@ def liquidation_cluster_distance_nb(
         # Liquidations entering the window.
         while hi < n and liq_ts[hi] <= g:
             if usable[hi]:
-                b = bucket[hi]
+                h = slot[hi]
                 was = False
                 old = 0.0
-                if b in rows_by_bucket:
-                    old = usd_by_bucket[b]
+                if rows_by_slot[h] > 0:
+                    old = usd_by_slot[h]
                     was = old >= threshold
-                    rows_by_bucket[b] = rows_by_bucket[b] + 1
                 else:
-                    rows_by_bucket[b] = 1
+                    occupied[n_occupied] = h
+                    where[h] = n_occupied
+                    n_occupied += 1
+                rows_by_slot[h] += 1
                 new = old + float(liq_usd[hi])
-                usd_by_bucket[b] = new
+                usd_by_slot[h] = new
                 if new >= threshold and not was:
                     n_clusters += 1
             hi += 1
@@ -167,9 +197,10 @@ def liquidation_cluster_distance_nb(
         if n_clusters == 0 or not math.isfinite(p):
             continue
         best = math.inf
-        for b, usd in usd_by_bucket.items():
-            if usd >= threshold:
-                centre = math.exp((b + 0.5) * log_q)
+        for a in range(n_occupied):
+            h = occupied[a]
+            if usd_by_slot[h] >= threshold:
+                centre = math.exp((keys[h] + 0.5) * log_q)
                 dist = abs(p / centre - 1.0) * 1e4
                 if dist < best:
                     best = dist
