@@ -6,6 +6,8 @@ the scan), runs :func:`spreadarb.kernels.engine.simulate_nb`, and trims the reco
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +33,13 @@ from spreadarb.kernels.engine import (
     new_state,
     simulate_nb,
 )
-from spreadarb.kernels.events import WINDOW_EVENTS, first_unsorted_run_nb, merge_events_nb
+from spreadarb.kernels.events import (
+    WINDOW_EVENTS,
+    first_unsorted_run_nb,
+    merge_events_nb,
+    merge_part_nb,
+    run_bounds_nb,
+)
 from spreadarb.kernels.scan import rank_nb
 from spreadarb.results import BacktestResult
 from spreadarb.scanner import scan_records
@@ -157,7 +165,64 @@ def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         )
     # A windowed merge of the per-market runs: measured 2.7 s on the SPEC §8 day against
     # 4.4-5 s for a stable argsort of the concatenation plus the gathers of each column.
-    return merge_events_nb(tk["ts_local"], tr["ts_local"], tk.offsets, tr.offsets, WINDOW_EVENTS)
+    # Parts of the time range are merged in threads (the kernel releases the GIL).
+    parts = min(os.cpu_count() or 1, MAX_MERGE_THREADS)
+    return merge_events(tk["ts_local"], tr["ts_local"], tk.offsets, tr.offsets, parts)
+
+
+#: Threads of the event merge at most, and the stream size below which one is used.
+MAX_MERGE_THREADS = 8
+MIN_EVENTS_PER_MERGE_THREAD = 1 << 20
+
+
+def merge_events(
+    ticker_ts: np.ndarray,
+    trade_ts: np.ndarray,
+    ticker_offsets: np.ndarray,
+    trade_offsets: np.ndarray,
+    parts: int,
+    *,
+    min_events_per_part: int = MIN_EVENTS_PER_MERGE_THREAD,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`~spreadarb.kernels.events.merge_events_nb`'s stream, merged as up to
+    ``parts`` time ranges in parallel threads (identical output).
+
+    The ranges are cut at quantiles of a sample of the times, so each holds about as many
+    events; every event of a range precedes every event of the next, so the parts are
+    independent and written side by side into the output columns.
+    """
+    n = ticker_ts.size + trade_ts.size
+    parts = max(1, min(parts, n // max(1, min_events_per_part)))
+    if parts == 1:
+        return merge_events_nb(ticker_ts, trade_ts, ticker_offsets, trade_offsets, WINDOW_EVENTS)
+    step = max(1, n // 4096)
+    sample = np.concatenate([ticker_ts[::step], trade_ts[::step]])
+    splits = np.unique(np.quantile(sample, np.arange(1, parts) / parts, method="lower"))
+    splits = splits[splits > sample.min()].astype(np.int64)
+    bounds = run_bounds_nb(ticker_ts, trade_ts, ticker_offsets, trade_offsets, splits)
+    starts = np.concatenate([[0], np.cumsum((bounds[1:] - bounds[:-1]).sum(axis=1))])
+    ts = np.empty(n, dtype=np.int64)
+    kind = np.empty(n, dtype=np.int8)
+    row = np.empty(n, dtype=np.int64)
+    market = np.empty(n, dtype=np.int32)
+
+    def merge(p: int) -> None:
+        merge_part_nb(
+            ticker_ts,
+            trade_ts,
+            bounds[p],
+            bounds[p + 1],
+            WINDOW_EVENTS,
+            ts,
+            kind,
+            row,
+            market,
+            int(starts[p]),
+        )
+
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:
+        list(pool.map(merge, range(len(bounds) - 1)))
+    return ts, kind, row, market
 
 
 @dataclass(frozen=True)

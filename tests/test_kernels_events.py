@@ -75,3 +75,29 @@ def test_an_unsorted_run_is_found():
     tr_bad = np.array([2, 1], np.int64)
     ok_tk = np.sort(tk)
     assert first_unsorted_run_nb(ok_tk, tr_bad, np.array([0, 3, 5]), np.array([0, 2, 2])) == 2
+
+
+@given(markets(), st.integers(1, 5))
+def test_merge_in_time_parts_equals_the_single_merge(data, parts):
+    from spreadarb.simulation import merge_events
+
+    tk_ts, tr_ts, tk_off, tr_off = data
+    expected = numpy_oracle(tk_ts, tr_ts, tk_off, tr_off)
+    got = merge_events(tk_ts, tr_ts, tk_off, tr_off, parts, min_events_per_part=1)
+    for g, e in zip(got, expected, strict=True):
+        assert g.dtype == e.dtype
+        np.testing.assert_array_equal(g, e)
+
+
+def test_run_bounds_split_every_run_at_the_split_times():
+    from spreadarb.kernels.events import run_bounds_nb
+
+    tk = np.array([1, 3, 3, 9, 2, 5], np.int64)
+    tr = np.array([4, 4, 8], np.int64)
+    tk_off, tr_off = np.array([0, 4, 6]), np.array([0, 0, 3])
+    b = run_bounds_nb(tk, tr, tk_off, tr_off, np.array([3, 8], np.int64))
+    # runs: tickers of market 0 and 1, trades of market 0 (empty) and 1
+    np.testing.assert_array_equal(b[0], [0, 4, 0, 0])
+    np.testing.assert_array_equal(b[1], [1, 5, 0, 0])  # first row with time >= 3
+    np.testing.assert_array_equal(b[2], [3, 6, 0, 2])  # first row with time >= 8
+    np.testing.assert_array_equal(b[3], [4, 6, 0, 3])

@@ -33,69 +33,87 @@ def first_unsorted_run_nb(
 
 
 @jit
-def merge_events_nb(
+def run_bounds_nb(
     ticker_ts: np.ndarray,
     trade_ts: np.ndarray,
     ticker_offsets: np.ndarray,
     trade_offsets: np.ndarray,
-    window_events: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge every market's ticker and trade runs into one stream in local-time order.
+    splits: np.ndarray,
+) -> np.ndarray:
+    """Row bounds of every run at each split time: ``bounds[p, r]`` is the first row of
+    run ``r`` (tickers of market ``m`` at ``r = m``, trades at ``n_markets + m``) whose
+    time is >= ``splits[p - 1]``; ``bounds[0]`` are the runs' starts and
+    ``bounds[len(splits) + 1]`` their ends. ``splits`` must be increasing.
 
-    Equivalent to the stable argsort of ``concat(ticker_ts, trade_ts)`` (ties: tickers
-    before trades, then market order, then row order) applied to the columns time, kind
-    (0 ticker, 1 trade), row (within its table) and market; each run (a market's rows
-    of one table, CSR ``offsets``) must be non-decreasing in time
-    (:func:`first_unsorted_run_nb`).
+    Part ``p`` of the stream is rows ``bounds[p, r] .. bounds[p + 1, r]`` of every run:
+    the events with ``splits[p - 1] <= ts < splits[p]``.
+    """
+    n_markets = ticker_offsets.shape[0] - 1
+    n_parts = splits.shape[0] + 1
+    bounds = np.empty((n_parts + 1, 2 * n_markets), dtype=np.int64)
+    for m in range(n_markets):
+        for r, ts, offsets in (
+            (m, ticker_ts, ticker_offsets),
+            (n_markets + m, trade_ts, trade_offsets),
+        ):
+            lo = offsets[m]
+            hi = offsets[m + 1]
+            bounds[0, r] = lo
+            bounds[n_parts, r] = hi
+            for p in range(splits.shape[0]):
+                bounds[p + 1, r] = lo + np.searchsorted(ts[lo:hi], splits[p])
+    return bounds
+
+
+@jit
+def merge_part_nb(
+    ticker_ts: np.ndarray,
+    trade_ts: np.ndarray,
+    first: np.ndarray,
+    stop: np.ndarray,
+    window_events: int,
+    ts: np.ndarray,
+    kind: np.ndarray,
+    row: np.ndarray,
+    market: np.ndarray,
+    pos: int,
+) -> None:
+    """Merge rows ``first[r] .. stop[r]`` of every run (see :func:`run_bounds_nb`) into
+    the output columns from index ``pos`` on, in the order of :func:`merge_events_nb`.
 
     Time is cut into windows of about ``window_events`` events; each window takes the next
     rows of every run in tie order, then a stable sort by time orders the window. Reads
     follow the runs, writes stay in a window: no pass of random access over the stream.
-
-    Returns
-    -------
-    ts, kind, row, market
-        int64, int8, int64, int32 arrays, one item per ticker and trade.
     """
-    n_markets = ticker_offsets.shape[0] - 1
-    n_runs = 2 * n_markets
-    n = ticker_ts.shape[0] + trade_ts.shape[0]
-    ts = np.empty(n, dtype=np.int64)
-    kind = np.empty(n, dtype=np.int8)
-    row = np.empty(n, dtype=np.int64)
-    market = np.empty(n, dtype=np.int32)
-    if n == 0:
-        return ts, kind, row, market
-    cur = np.empty(n_runs, dtype=np.int64)
-    end = np.empty(n_runs, dtype=np.int64)
+    n_runs = first.shape[0]
+    n_markets = n_runs // 2
+    cur = first.copy()
+    n = 0
     t_min = np.iinfo(np.int64).max
     t_max = np.iinfo(np.int64).min
-    for m in range(n_markets):
-        cur[m] = ticker_offsets[m]
-        end[m] = ticker_offsets[m + 1]
-        cur[n_markets + m] = trade_offsets[m]
-        end[n_markets + m] = trade_offsets[m + 1]
-        if end[m] > cur[m]:
-            t_min = min(t_min, ticker_ts[cur[m]])
-            t_max = max(t_max, ticker_ts[end[m] - 1])
-        if end[n_markets + m] > cur[n_markets + m]:
-            t_min = min(t_min, trade_ts[cur[n_markets + m]])
-            t_max = max(t_max, trade_ts[end[n_markets + m] - 1])
+    for r in range(n_runs):
+        if stop[r] > cur[r]:
+            n += stop[r] - cur[r]
+            run_ts = ticker_ts if r < n_markets else trade_ts
+            t_min = min(t_min, run_ts[cur[r]])
+            t_max = max(t_max, run_ts[stop[r] - 1])
+    if n == 0:
+        return
+    end_pos = pos + n
     n_windows = max(1, n // max(1, window_events))
     width = max(1, (t_max - t_min) // n_windows + 1)
     buf_ts = np.empty(16, dtype=np.int64)
     buf_kind = np.empty(16, dtype=np.int8)
     buf_row = np.empty(16, dtype=np.int64)
     buf_market = np.empty(16, dtype=np.int32)
-    pos = 0
     t = t_min
-    while pos < n:
+    while pos < end_pos:
         # Every remaining time is >= t; the window is [t, t + width), or the rest.
         t_end = t + width if t_max - t >= width else t_max + 1
         start = pos
         for r in range(n_runs):
             j = cur[r]
-            e = end[r]
+            e = stop[r]
             if r < n_markets:
                 while j < e and ticker_ts[j] < t_end:
                     ts[pos] = ticker_ts[j]
@@ -134,4 +152,39 @@ def merge_events_nb(
                 row[start + i] = buf_row[i]
                 market[start + i] = buf_market[i]
         t = t_end
+
+
+@jit
+def merge_events_nb(
+    ticker_ts: np.ndarray,
+    trade_ts: np.ndarray,
+    ticker_offsets: np.ndarray,
+    trade_offsets: np.ndarray,
+    window_events: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge every market's ticker and trade runs into one stream in local-time order.
+
+    Equivalent to the stable argsort of ``concat(ticker_ts, trade_ts)`` (ties: tickers
+    before trades, then market order, then row order) applied to the columns time, kind
+    (0 ticker, 1 trade), row (within its table) and market; each run (a market's rows
+    of one table, CSR ``offsets``) must be non-decreasing in time
+    (:func:`first_unsorted_run_nb`). One part (:func:`merge_part_nb`);
+    ``spreadarb.simulation.event_stream`` merges time parts in threads instead.
+
+    Returns
+    -------
+    ts, kind, row, market
+        int64, int8, int64, int32 arrays, one item per ticker and trade.
+    """
+    n = ticker_ts.shape[0] + trade_ts.shape[0]
+    ts = np.empty(n, dtype=np.int64)
+    kind = np.empty(n, dtype=np.int8)
+    row = np.empty(n, dtype=np.int64)
+    market = np.empty(n, dtype=np.int32)
+    bounds = run_bounds_nb(
+        ticker_ts, trade_ts, ticker_offsets, trade_offsets, np.empty(0, dtype=np.int64)
+    )
+    merge_part_nb(
+        ticker_ts, trade_ts, bounds[0], bounds[1], window_events, ts, kind, row, market, 0
+    )
     return ts, kind, row, market
