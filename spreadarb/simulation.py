@@ -40,9 +40,8 @@ from spreadarb.kernels.events import (
     merge_part_nb,
     run_bounds_nb,
 )
-from spreadarb.kernels.scan import rank_nb
 from spreadarb.results import BacktestResult
-from spreadarb.scanner import scan_records
+from spreadarb.scanner import rank_passing, scan_records
 from spreadarb.state import MarketFeatures, market_features, seconds_to_ns
 
 
@@ -95,7 +94,7 @@ def entry_candidates(records: np.ndarray, dataset: Dataset, config: StrategyConf
         )
     sel = r[ok]
     score = np.maximum(sel["raw_score"] - penalty[ok], 0).astype(np.int32)
-    rank = rank_nb(
+    rank = rank_passing(
         sel["ts"],
         np.ones(sel.size, dtype=bool),
         score,
