@@ -25,11 +25,13 @@ def jit(fn: F) -> F: ...
 
 
 @overload
-def jit(*, inline: bool = False, refcount: bool = True) -> Callable[[F], F]: ...
+def jit(
+    *, inline: bool = False, refcount: bool = True, internal: bool = False
+) -> Callable[[F], F]: ...
 
 
 def jit(
-    fn: F | None = None, *, inline: bool = False, refcount: bool = True
+    fn: F | None = None, *, inline: bool = False, refcount: bool = True, internal: bool = False
 ) -> F | Callable[[F], F]:
     """Compile ``fn`` with ``numba.njit(cache=True, nogil=True)`` unless JIT is disabled.
 
@@ -47,6 +49,14 @@ def jit(
         arrays, so a function cannot allocate one (numba refuses to compile it).
         Each array taken from a tuple or passed to a call otherwise costs atomic
         reference-count updates, which dominated the event loop of the engine kernel.
+
+    internal
+        Compile no Python entry point (numba's CPython and cfunc wrappers): for helpers
+        that only other kernels call. Unboxing every array of a helper's tuple
+        arguments from Python objects is code that was compiled and never run; the
+        engine's helpers compile about 30 % faster without it. Calling such a function
+        from Python is not possible (numba has nothing to call: it crashes); its
+        ``py_func`` still is.
 
     The undecorated function stays reachable as ``fn.py_func`` in both modes, so
     tests can run the Python body and the compiled body on the same input.
@@ -66,6 +76,9 @@ def jit(
             options["inline"] = "always"
         if not refcount:
             options["_nrt"] = False
+        if internal:
+            options["no_cpython_wrapper"] = True
+            options["no_cfunc_wrapper"] = True
         return numba.njit(**options)(f)
 
     if fn is not None:

@@ -36,7 +36,6 @@ from spreadarb.kernels.engine import (
 from spreadarb.kernels.events import (
     WINDOW_EVENTS,
     first_unsorted_run_nb,
-    merge_events_nb,
     merge_part_nb,
     run_bounds_nb,
 )
@@ -192,12 +191,14 @@ def merge_events(
     """
     n = ticker_ts.size + trade_ts.size
     parts = max(1, min(parts, n // max(1, min_events_per_part)))
-    if parts == 1:
-        return merge_events_nb(ticker_ts, trade_ts, ticker_offsets, trade_offsets, WINDOW_EVENTS)
-    step = max(1, n // 4096)
-    sample = np.concatenate([ticker_ts[::step], trade_ts[::step]])
-    splits = np.unique(np.quantile(sample, np.arange(1, parts) / parts, method="lower"))
-    splits = splits[splits > sample.min()].astype(np.int64)
+    splits = np.empty(0, dtype=np.int64)
+    if parts > 1:
+        step = max(1, n // 4096)
+        sample = np.concatenate([ticker_ts[::step], trade_ts[::step]])
+        splits = np.unique(np.quantile(sample, np.arange(1, parts) / parts, method="lower"))
+        splits = splits[splits > sample.min()].astype(np.int64)
+    # One part too goes through merge_part_nb (not merge_events_nb): one kernel fewer to
+    # compile on a first backtest.
     bounds = run_bounds_nb(ticker_ts, trade_ts, ticker_offsets, trade_offsets, splits)
     starts = np.concatenate([[0], np.cumsum((bounds[1:] - bounds[:-1]).sum(axis=1))])
     ts = np.empty(n, dtype=np.int64)
@@ -219,8 +220,12 @@ def merge_events(
             int(starts[p]),
         )
 
-    with ThreadPoolExecutor(len(bounds) - 1) as pool:
-        list(pool.map(merge, range(len(bounds) - 1)))
+    n_parts = len(bounds) - 1
+    if n_parts == 1:
+        merge(0)
+    else:
+        with ThreadPoolExecutor(n_parts) as pool:
+            list(pool.map(merge, range(n_parts)))
     return ts, kind, row, market
 
 

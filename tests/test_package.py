@@ -108,7 +108,7 @@ def test_jit_options_compile_and_refuse_allocation_without_refcounting():
         add_one_fast(a)
         return inlined(a)
 
-    add_one_fast = jit(refcount=False)(add_one)
+    add_one_fast = jit(refcount=False, internal=True)(add_one)
     caller_fast = jit(refcount=False)(caller)
     a = np.arange(4.0)
     assert caller_fast(a) == 10.0

@@ -163,7 +163,7 @@ class Records(NamedTuple):
     counts: np.ndarray
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def slippage_frac_nb(
     size_usd: float, depth_usd: float, base: float, coef: float, cap: float
 ) -> float:
@@ -439,14 +439,14 @@ def simulate_nb(
 # ------------------------------------------------------------------------------------------
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _latency(gi: int, exchange: int, sx: Static, p: EngineParams) -> int:
     if sx.latency_ns.shape[1] == 0:
         return p.default_latency_ns
     return int(sx.latency_ns[exchange, gi])
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _new_order(
     t: int,
     trade_id: int,
@@ -490,7 +490,7 @@ def _new_order(
     return oid
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _send_limit(
     t: int,
     gi: int,
@@ -539,7 +539,7 @@ def _send_limit(
     return oid
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _schedule(oid: int, due: int, st: State) -> None:
     """Queue order ``oid`` for the timer at local time ``due`` (execution or arrival)."""
     k = st.ints[I_PENDING]
@@ -548,7 +548,7 @@ def _schedule(oid: int, due: int, st: State) -> None:
     st.ints[I_PENDING] += 1
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _send_market(
     t: int,
     gi: int,
@@ -572,7 +572,7 @@ def _send_market(
     return oid
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _fill(o: np.ndarray, t_local: int, t_exchange: int, price: float, fee_rate: float) -> None:
     o["status"] = O_FILLED
     o["fill_time"] = t_local
@@ -581,7 +581,7 @@ def _fill(o: np.ndarray, t_local: int, t_exchange: int, price: float, fee_rate: 
     o["fee"] = fee_rate * price * o["qty"]
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _execute_market(
     o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: State
 ) -> None:
@@ -599,7 +599,7 @@ def _execute_market(
     _fill(o, t, t, touch * (1.0 + slip) if side > 0 else touch * (1.0 - slip), sx.fee_taker[mk])
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _execute_market_orders(
     t: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records
 ) -> None:
@@ -618,7 +618,7 @@ def _execute_market_orders(
         st.ints[I_PENDING] -= 1
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _arrive(o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: State) -> None:
     """A limit order reaches the venue (seen locally at ``t``, its ``arrive_time``).
 
@@ -653,7 +653,7 @@ def _arrive(o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: 
     _drop_working(int(o["id"]), st)
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _drop_working(oid: int, st: State) -> None:
     for k in range(st.ints[I_WORKING]):
         if st.wk.oid[k] == oid:
@@ -661,7 +661,7 @@ def _drop_working(oid: int, st: State) -> None:
             return
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _update_live_window(mk: int, wk: Working, ints: np.ndarray) -> None:
     """Recompute the span of local times in which market ``mk``'s orders are live."""
     lo = INF
@@ -674,7 +674,7 @@ def _update_live_window(mk: int, wk: Working, ints: np.ndarray) -> None:
     wk.live_to[mk] = hi
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _remove_working_at(k: int, wk: Working, ints: np.ndarray) -> None:
     """Delete live order ``k``, keeping the others in send order."""
     mk = wk.market[k]
@@ -691,14 +691,14 @@ def _remove_working_at(k: int, wk: Working, ints: np.ndarray) -> None:
     _update_live_window(mk, wk, ints)
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _remove_at(a: np.ndarray, k: int, n: int) -> None:
     """Delete ``a[k]`` from the first ``n`` items, keeping their order."""
     for j in range(k, n - 1):
         a[j] = a[j + 1]
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _on_ticker(
     mk: int,
     t_local: int,
@@ -727,7 +727,7 @@ def _on_ticker(
     return any_fill
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _on_trade(
     mk: int,
     t_local: int,
@@ -770,7 +770,7 @@ def _on_trade(
     return any_fill
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _cancel(oid: int, st: State, rec: Records) -> None:
     """Take a limit off the working list; an unfilled one becomes cancelled."""
     if rec.orders[oid]["status"] == O_WORKING:
@@ -778,7 +778,7 @@ def _cancel(oid: int, st: State, rec: Records) -> None:
     _drop_working(oid, st)
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _known_fill(oid: int, t: int, rec: Records) -> bool:
     return (
         oid >= 0 and rec.orders[oid]["status"] == O_FILLED and (rec.orders[oid]["fill_time"] <= t)
@@ -790,7 +790,7 @@ def _known_fill(oid: int, t: int, rec: Records) -> bool:
 # ------------------------------------------------------------------------------------------
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _try_entry(
     c: int,
     t: int,
@@ -910,7 +910,7 @@ def _try_entry(
     st.tw[tid, W_TIMER_KIND] = T_HARD_DECIDE
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _reject(
     t: int, sym: int, ex_long: int, ex_short: int, reason: int, trade_id: int, rec: Records
 ) -> None:
@@ -924,12 +924,12 @@ def _reject(
     r["trade_id"] = trade_id
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _leg_entry_column(o: np.ndarray) -> int:
     return W_LONG_ENTRY if o["side"] > 0 else W_SHORT_ENTRY
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _advance(
     t: int, gi: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records
 ) -> None:
@@ -985,7 +985,7 @@ def _advance(
                 _close(tid, t, sx, st, rec)
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _exit_order(tid: int, long_leg: bool, st: State) -> int:
     """The order that closes a leg: the exit market order if one was sent, else the limit."""
     mkt = st.tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT]
@@ -994,7 +994,7 @@ def _exit_order(tid: int, long_leg: bool, st: State) -> int:
     return st.tw[tid, W_LONG_EXIT if long_leg else W_SHORT_EXIT]
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _activate(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     tr = rec.trades[tid]
     lo = rec.orders[st.tw[tid, W_LONG_ENTRY]]
@@ -1017,7 +1017,7 @@ def _activate(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     st.tw[tid, W_TIMER_KIND] = T_NONE
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _complete_leg_out(
     lo_rec: np.ndarray, hedge: np.ndarray, maker_fee: float, rec: Records
 ) -> None:
@@ -1036,7 +1036,7 @@ def _complete_leg_out(
     trade["leg_out_cost"] += lo_rec["cost"]
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _new_leg_out(
     tid: int,
     on_exit: bool,
@@ -1062,7 +1062,7 @@ def _new_leg_out(
     return k
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _on_timer(
     tid: int, t: int, gi: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records
 ) -> None:
@@ -1152,7 +1152,7 @@ def _on_timer(
                 tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT] = mkt
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _close_spread_bps(tid: int, book: Book, st: State, rec: Records) -> float:
     """Spread at the prices that would close the position: short ask vs long bid."""
     tr = rec.trades[tid]
@@ -1161,7 +1161,7 @@ def _close_spread_bps(tid: int, book: Book, st: State, rec: Records) -> float:
     return (ask_short - bid_long) / (0.5 * (ask_short + bid_long)) * 1e4
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _unrealized(tid: int, book: Book, st: State, rec: Records) -> float:
     """PnL if both open legs were closed at the touch now, after fees paid and funding."""
     tr = rec.trades[tid]
@@ -1177,12 +1177,12 @@ def _unrealized(tid: int, book: Book, st: State, rec: Records) -> float:
     return total
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _funding_8h(row: int, book: Book) -> float:
     return book.funding_rate[row] * 28_800.0 / book.funding_interval_s[row]
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _exit_signal(tid: int, book: Book, p: EngineParams, st: State, rec: Records) -> int:
     """Exit reason at a position check (stop loss first), or ``X_NONE``."""
     tr = rec.trades[tid]
@@ -1201,7 +1201,7 @@ def _exit_signal(tid: int, book: Book, p: EngineParams, st: State, rec: Records)
     return X_NONE
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _start_exit(
     tid: int,
     t: int,
@@ -1287,7 +1287,7 @@ def _start_exit(
     tw[tid, W_TIMER_KIND] = T_EXIT_DECIDE
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _leg_terms(
     entry: np.ndarray,
     exit_: np.ndarray,
@@ -1328,7 +1328,7 @@ def _leg_terms(
     return px_in, px_out, fee, slip
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _close(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     """Book a closed trade: the PnL decomposition of SPEC §6."""
     tw = st.tw
@@ -1381,7 +1381,7 @@ def _close(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     tr["status"] = CLOSED
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _settle_funding(mk: int, t: int, book: Book, st: State, rec: Records) -> None:
     """Funding of market ``mk`` due by ``t``, on every leg held there at settlement.
 
@@ -1420,7 +1420,7 @@ def _settle_funding(mk: int, t: int, book: Book, st: State, rec: Records) -> Non
             tw[tid, col] = due
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _write_equity(r: np.ndarray, t: int, p: EngineParams, st: State, unrealized: float) -> None:
     r["ts"] = t
     r["available_capital"] = st.money[M_AVAILABLE]
@@ -1431,7 +1431,7 @@ def _write_equity(r: np.ndarray, t: int, p: EngineParams, st: State, unrealized:
     r["open_trades"] = st.ints[I_OPEN]
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _record_equity(t: int, book: Book, p: EngineParams, st: State, rec: Records) -> None:
     unrealized = 0.0
     for k in range(st.ints[I_OPEN]):
@@ -1440,7 +1440,7 @@ def _record_equity(t: int, book: Book, p: EngineParams, st: State, rec: Records)
     rec.counts[4] += 1
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _release_finished(st: State, rec: Records) -> None:
     """Closed or rejected trades give their capital back (with their PnL)."""
     k = 0
@@ -1460,7 +1460,7 @@ def _release_finished(st: State, rec: Records) -> None:
             k += 1
 
 
-@jit(inline=True, refcount=False)
+@jit(inline=True, refcount=False, internal=True)
 def _update_next_timer(st: State) -> None:
     nxt = INF
     for k in range(st.ints[I_OPEN]):
@@ -1473,7 +1473,7 @@ def _update_next_timer(st: State) -> None:
     st.ints[I_NEXT_TIMER] = nxt
 
 
-@jit(refcount=False)
+@jit(refcount=False, internal=True)
 def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records) -> None:
     """The data is over: market orders still waiting execute at the last books; legs
     still open are closed at market (reason end of data); entries never filled are

@@ -51,17 +51,19 @@ def run_bounds_nb(
     n_markets = ticker_offsets.shape[0] - 1
     n_parts = splits.shape[0] + 1
     bounds = np.empty((n_parts + 1, 2 * n_markets), dtype=np.int64)
-    for m in range(n_markets):
-        for r, ts, offsets in (
-            (m, ticker_ts, ticker_offsets),
-            (n_markets + m, trade_ts, trade_offsets),
-        ):
-            lo = offsets[m]
-            hi = offsets[m + 1]
-            bounds[0, r] = lo
-            bounds[n_parts, r] = hi
-            for p in range(splits.shape[0]):
-                bounds[p + 1, r] = lo + np.searchsorted(ts[lo:hi], splits[p])
+    for r in range(2 * n_markets):
+        if r < n_markets:
+            run_ts = ticker_ts
+            lo = ticker_offsets[r]
+            hi = ticker_offsets[r + 1]
+        else:
+            run_ts = trade_ts
+            lo = trade_offsets[r - n_markets]
+            hi = trade_offsets[r - n_markets + 1]
+        bounds[0, r] = lo
+        bounds[n_parts, r] = hi
+        for p in range(splits.shape[0]):
+            bounds[p + 1, r] = lo + np.searchsorted(run_ts[lo:hi], splits[p])
     return bounds
 
 
