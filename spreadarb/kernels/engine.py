@@ -303,7 +303,8 @@ def simulate_nb(
         Ticker and trade columns of all markets.
     ev_ts, ev_kind, ev_row, ev_market
         The merged event stream: local time, kind (0 ticker, 1 trade), row in ``book``
-        or ``prints``, market; sorted by ``ev_ts``.
+        or ``prints``, market; sorted by ``ev_ts``. ``ev_ts[e]`` is the row's
+        ``ts_local`` (the kernel uses it in place of reading the row's own).
     sx
         Grid (scan and position-check times, increasing), exchange latency on the grid
         (ns; unknown latency replaced by the configured maximum), per-market exchange and
@@ -330,11 +331,9 @@ def simulate_nb(
     live_to = wk.live_to
     orders = rec.orders
     next_funding_ts = book.next_funding_ts
-    q_ts_local = book.ts_local
     q_ts_exchange = book.ts_exchange
     q_bid = book.bid_px
     q_ask = book.ask_px
-    p_ts_local = prints.ts_local
     p_ts_exchange = prints.ts_exchange
     p_px = prints.px
     p_sz = prints.sz
@@ -368,10 +367,10 @@ def simulate_nb(
                     # about 0.3 us per quote while a position was open, 10x the hot path.
                     _settle_funding(mk, t, book, st, rec)
                 cur_tick[mk] = row
-                if live_from[mk] <= q_ts_local[row] < live_to[mk]:
+                if live_from[mk] <= t < live_to[mk]:
                     filled = _on_ticker(
                         mk,
-                        q_ts_local[row],
+                        t,
                         q_ts_exchange[row],
                         q_bid[row],
                         q_ask[row],
@@ -380,10 +379,10 @@ def simulate_nb(
                         ints,
                         orders,
                     )
-            elif live_from[mk] <= p_ts_local[row] < live_to[mk]:
+            elif live_from[mk] <= t < live_to[mk]:
                 filled = _on_trade(
                     mk,
-                    p_ts_local[row],
+                    t,
                     p_ts_exchange[row],
                     p_px[row],
                     p_sz[row],
