@@ -322,8 +322,8 @@ def simulate_nb(
     grid = sx.grid
     m = grid.shape[0]
     n_cand = cand.ts.shape[0]
-    # Arrays of the hot path bound once: taking a field of a tuple argument inside the
-    # loop costs reference-count updates on every event.
+    # Arrays of the hot path, bound once (with reference counting on, each tuple-field
+    # read in the loop cost atomic updates; bound locals keep the loop's loads plain).
     ints = st.ints
     cur_tick = st.cur_tick
     wk = st.wk
