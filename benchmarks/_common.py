@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
@@ -71,3 +77,32 @@ def synthetic_day() -> Path:
         print(f"generated the synthetic day in {time.perf_counter() - t0:.1f} s")
         done.write_text("ok\n")
     return out
+
+
+def jit_probe_runs(
+    probe: str, path: Path, labels: tuple[str, ...] = ("cold", "cached", "cached_again")
+) -> dict[str, tuple[dict[str, Any], float]]:
+    """Run ``python -c probe path`` once per label in fresh processes sharing one empty
+    ``NUMBA_CACHE_DIR`` (the first compiles every kernel, the next load them from disk);
+    returns each run's JSON (its last stdout line) and wall time.
+
+    The processes run from the repository root: ``python -c`` puts the working
+    directory first on ``sys.path``, so this measures this checkout's spreadarb.
+    """
+    runs: dict[str, tuple[dict[str, Any], float]] = {}
+    with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache_dir:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+        env.pop("SPREADARB_DISABLE_JIT", None)
+        for label in labels:
+            t0 = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, "-c", probe, str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+                cwd=ROOT,
+            )
+            wall = time.perf_counter() - t0
+            runs[label] = (json.loads(out.stdout.strip().splitlines()[-1]), wall)
+    return runs

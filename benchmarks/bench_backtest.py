@@ -71,7 +71,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import CACHE, ROOT, SAMPLE, synthetic_day, time_repeats
+from _common import CACHE, ROOT, SAMPLE, jit_probe_runs, synthetic_day, time_repeats
 
 import spreadarb
 from spreadarb import StrategyConfig
@@ -379,23 +379,8 @@ def jit_times(path: Path) -> dict[str, Any]:
     overhead is the first load + backtest minus the second. ``jit_cached_s`` is the
     faster of the two cached runs (one slow run alone is a busy machine, not the cache).
     """
-    import tempfile
-
     result: dict[str, Any] = {"jit_dataset": str(path)}
-    with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache_dir:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
-        env.pop("SPREADARB_DISABLE_JIT", None)
-        runs = {}
-        for label in ("cold", "cached", "cached_again"):
-            out = subprocess.run(
-                [sys.executable, "-c", _JIT_PROBE, str(path)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-                cwd=ROOT,
-            )
-            runs[label] = json.loads(out.stdout.strip().splitlines()[-1])
+    runs = {label: probe for label, (probe, _) in jit_probe_runs(_JIT_PROBE, path).items()}
     result["jit_cold_s"] = runs["cold"]["first_s"] - runs["cold"]["warm_s"]
     cached = [runs[k]["first_s"] - runs[k]["warm_s"] for k in ("cached", "cached_again")]
     result["jit_cached_runs_s"] = cached

@@ -33,10 +33,7 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +42,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import CACHE, ROOT, SAMPLE, synthetic_day, time_repeats
+from _common import CACHE, ROOT, SAMPLE, jit_probe_runs, synthetic_day, time_repeats
 
 import spreadarb
 from spreadarb import StrategyConfig
@@ -651,24 +648,11 @@ def jit_times(path: Path) -> dict[str, Any]:
     as one slow run alone is noise (a busy machine), not the cache.
     """
     result: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache_dir:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
-        env.pop("SPREADARB_DISABLE_JIT", None)
-        for label in ("cold", "cached", "cached_again"):
-            t0 = time.perf_counter()
-            out = subprocess.run(
-                [sys.executable, "-c", _JIT_PROBE, str(path)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-            )
-            wall = time.perf_counter() - t0
-            probe = json.loads(out.stdout.strip().splitlines()[-1])
-            result[f"jit_{label}_s"] = probe["first_scan_s"] - probe["warm_scan_s"]
-            result[f"jit_{label}_first_scan_s"] = probe["first_scan_s"]
-            result[f"jit_{label}_import_s"] = probe["import_s"]
-            result[f"jit_{label}_process_s"] = wall
+    for label, (probe, wall) in jit_probe_runs(_JIT_PROBE, path).items():
+        result[f"jit_{label}_s"] = probe["first_scan_s"] - probe["warm_scan_s"]
+        result[f"jit_{label}_first_scan_s"] = probe["first_scan_s"]
+        result[f"jit_{label}_import_s"] = probe["import_s"]
+        result[f"jit_{label}_process_s"] = wall
     result["jit_cached_runs_s"] = [result["jit_cached_s"], result["jit_cached_again_s"]]
     result["jit_cached_s"] = min(result["jit_cached_runs_s"])
     return result
