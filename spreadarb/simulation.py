@@ -182,8 +182,10 @@ def merge_events(
     *,
     min_events_per_part: int = MIN_EVENTS_PER_MERGE_THREAD,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`~spreadarb.kernels.events.merge_events_nb`'s stream, merged as up to
-    ``parts`` time ranges in parallel threads (identical output).
+    """Every ticker and trade in local-time order: (ts, kind, row, market), as the stable
+    argsort of the concatenated times (ties: tickers before trades, then market order,
+    then row order); merged by :func:`~spreadarb.kernels.events.merge_part_nb` as up to
+    ``parts`` time ranges in parallel threads (the output does not depend on ``parts``).
 
     The ranges are cut at quantiles of a sample of the times, so each holds about as many
     events; every event of a range precedes every event of the next, so the parts are
@@ -197,8 +199,6 @@ def merge_events(
         sample = np.concatenate([ticker_ts[::step], trade_ts[::step]])
         splits = np.unique(np.quantile(sample, np.arange(1, parts) / parts, method="lower"))
         splits = splits[splits > sample.min()].astype(np.int64)
-    # One part too goes through merge_part_nb (not merge_events_nb): one kernel fewer to
-    # compile on a first backtest.
     bounds = run_bounds_nb(ticker_ts, trade_ts, ticker_offsets, trade_offsets, splits)
     starts = np.concatenate([[0], np.cumsum((bounds[1:] - bounds[:-1]).sum(axis=1))])
     ts = np.empty(n, dtype=np.int64)

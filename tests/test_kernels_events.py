@@ -1,4 +1,5 @@
-"""merge_events_nb against the plain numpy construction of the event stream."""
+"""The event stream merge (``simulation.merge_events`` on ``kernels.events``) against the plain
+numpy construction of the event stream."""
 
 from __future__ import annotations
 
@@ -6,7 +7,28 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spreadarb.kernels.events import first_unsorted_run_nb, merge_events_nb
+from spreadarb.kernels.events import (
+    first_unsorted_run_nb,
+    merge_part_nb,
+    run_bounds_nb,
+)
+from spreadarb.simulation import merge_events
+
+
+def merge_one_part(tk_ts, tr_ts, tk_off, tr_off, window, python=False):
+    """The whole stream as one part, through the compiled kernels or their Python bodies."""
+    bounds_fn = run_bounds_nb.py_func if python else run_bounds_nb
+    merge_fn = merge_part_nb.py_func if python else merge_part_nb
+    n = tk_ts.size + tr_ts.size
+    out = (
+        np.empty(n, np.int64),
+        np.empty(n, np.int8),
+        np.empty(n, np.int64),
+        np.empty(n, np.int32),
+    )
+    bounds = bounds_fn(tk_ts, tr_ts, tk_off, tr_off, np.empty(0, np.int64))
+    merge_fn(tk_ts, tr_ts, bounds[0], bounds[1], window, *out, 0)
+    return out
 
 
 def numpy_oracle(tk_ts, tr_ts, tk_offsets, tr_offsets):
@@ -49,8 +71,8 @@ def test_merge_equals_the_numpy_construction(data, window):
     tk_ts, tr_ts, tk_off, tr_off = data
     expected = numpy_oracle(tk_ts, tr_ts, tk_off, tr_off)
     assert first_unsorted_run_nb(tk_ts, tr_ts, tk_off, tr_off) == -1
-    for fn in (merge_events_nb, merge_events_nb.py_func):
-        got = fn(tk_ts, tr_ts, tk_off, tr_off, window)
+    for python in (False, True):
+        got = merge_one_part(tk_ts, tr_ts, tk_off, tr_off, window, python)
         for g, e in zip(got, expected, strict=True):
             assert g.dtype == e.dtype
             np.testing.assert_array_equal(g, e)
@@ -59,10 +81,10 @@ def test_merge_equals_the_numpy_construction(data, window):
 def test_empty_stream_and_single_time():
     empty = np.empty(0, np.int64)
     offsets = np.zeros(3, np.int64)
-    ts, kind, row, market = merge_events_nb(empty, empty, offsets, offsets, 4)
+    ts, kind, row, market = merge_events(empty, empty, offsets, offsets, 1)
     assert ts.size == kind.size == row.size == market.size == 0
     same = np.full(5, 7, np.int64)
-    got = merge_events_nb(same[:3], same[:2], np.array([0, 1, 3]), np.array([0, 2, 2]), 1)
+    got = merge_one_part(same[:3], same[:2], np.array([0, 1, 3]), np.array([0, 2, 2]), 1)
     np.testing.assert_array_equal(got[1], [0, 0, 0, 1, 1])  # tickers first
     np.testing.assert_array_equal(got[3], [0, 1, 1, 0, 0])  # then market, then row
     np.testing.assert_array_equal(got[2], [0, 1, 2, 0, 1])
@@ -79,8 +101,6 @@ def test_an_unsorted_run_is_found():
 
 @given(markets(), st.integers(1, 5))
 def test_merge_in_time_parts_equals_the_single_merge(data, parts):
-    from spreadarb.simulation import merge_events
-
     tk_ts, tr_ts, tk_off, tr_off = data
     expected = numpy_oracle(tk_ts, tr_ts, tk_off, tr_off)
     got = merge_events(tk_ts, tr_ts, tk_off, tr_off, parts, min_events_per_part=1)
@@ -90,8 +110,6 @@ def test_merge_in_time_parts_equals_the_single_merge(data, parts):
 
 
 def test_run_bounds_split_every_run_at_the_split_times():
-    from spreadarb.kernels.events import run_bounds_nb
-
     tk = np.array([1, 3, 3, 9, 2, 5], np.int64)
     tr = np.array([4, 4, 8], np.int64)
     tk_off, tr_off = np.array([0, 4, 6]), np.array([0, 0, 3])

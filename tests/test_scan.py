@@ -19,7 +19,7 @@ import spreadarb
 from spreadarb import StrategyConfig
 from spreadarb.enums import REASON_LABELS, Reason, opportunity_dt
 from spreadarb.kernels import scan as scan_kernels
-from spreadarb.kernels.scan import rank_nb, scan_symbol_nb
+from spreadarb.kernels.scan import scan_symbol_nb
 from spreadarb.kernels.scoring import confidence_nb, slippage_nb, weighted_score_nb
 from spreadarb.scanner import rank_passing, scan_params, scan_records
 
@@ -350,12 +350,8 @@ def test_rank_matches_a_lexsort_oracle(rows, top_n):
         idx = np.flatnonzero((ts == t) & passed)
         order = idx[np.lexsort((idx, -profit[idx], -score[idx]))]
         expected[order[:top_n]] = np.arange(1, min(top_n, order.size) + 1)
-    # The kernel (the backtest's) and the numpy version (the scan's) agree with it.
-    for rank in (
-        rank_nb(ts, passed, score, profit, top_n),
-        rank_passing(ts, passed, score, profit, top_n),
-    ):
-        np.testing.assert_array_equal(rank, expected)
+    # The scan and the backtest both rank with it.
+    np.testing.assert_array_equal(rank_passing(ts, passed, score, profit, top_n), expected)
 
 
 def test_reason_codes_in_kernel_match_the_enum():

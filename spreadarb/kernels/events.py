@@ -6,7 +6,7 @@ import numpy as np
 
 from spreadarb._jit import jit
 
-#: Events per time window of :func:`merge_events_nb` on average (measured best of
+#: Events per time window of :func:`merge_part_nb` on average (measured best of
 #: 128-16384 on the SPEC §8 day: windows this small keep the sort cheap, larger ones the
 #: per-window pass over the runs).
 WINDOW_EVENTS = 1024
@@ -81,7 +81,12 @@ def merge_part_nb(
     pos: int,
 ) -> None:
     """Merge rows ``first[r] .. stop[r]`` of every run (see :func:`run_bounds_nb`) into
-    the output columns from index ``pos`` on, in the order of :func:`merge_events_nb`.
+    the output columns time, kind (0 ticker, 1 trade), row (within its table) and market,
+    from index ``pos`` on, in local-time order.
+
+    Equivalent to the stable argsort of the part's times in run order (ties: tickers
+    before trades, then market order, then row order); each run must be non-decreasing
+    in time (:func:`first_unsorted_run_nb`).
 
     Time is cut into windows of about ``window_events`` events; each window takes the next
     rows of every run in tie order, then a stable sort by time orders the window. Reads
@@ -154,39 +159,3 @@ def merge_part_nb(
                 row[start + i] = buf_row[i]
                 market[start + i] = buf_market[i]
         t = t_end
-
-
-@jit
-def merge_events_nb(
-    ticker_ts: np.ndarray,
-    trade_ts: np.ndarray,
-    ticker_offsets: np.ndarray,
-    trade_offsets: np.ndarray,
-    window_events: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge every market's ticker and trade runs into one stream in local-time order.
-
-    Equivalent to the stable argsort of ``concat(ticker_ts, trade_ts)`` (ties: tickers
-    before trades, then market order, then row order) applied to the columns time, kind
-    (0 ticker, 1 trade), row (within its table) and market; each run (a market's rows
-    of one table, CSR ``offsets``) must be non-decreasing in time
-    (:func:`first_unsorted_run_nb`). One part (:func:`merge_part_nb`);
-    ``spreadarb.simulation.event_stream`` merges time parts in threads instead.
-
-    Returns
-    -------
-    ts, kind, row, market
-        int64, int8, int64, int32 arrays, one item per ticker and trade.
-    """
-    n = ticker_ts.shape[0] + trade_ts.shape[0]
-    ts = np.empty(n, dtype=np.int64)
-    kind = np.empty(n, dtype=np.int8)
-    row = np.empty(n, dtype=np.int64)
-    market = np.empty(n, dtype=np.int32)
-    bounds = run_bounds_nb(
-        ticker_ts, trade_ts, ticker_offsets, trade_offsets, np.empty(0, dtype=np.int64)
-    )
-    merge_part_nb(
-        ticker_ts, trade_ts, bounds[0], bounds[1], window_events, ts, kind, row, market, 0
-    )
-    return ts, kind, row, market
