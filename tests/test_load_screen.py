@@ -7,7 +7,9 @@ problems ``validate`` reports for the tables it reads, or succeed when there are
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,29 @@ from spreadarb.data.screen import (
 
 def _key(p: spreadarb.DataProblem) -> tuple[object, ...]:
     return (p.kind, p.file, p.table, p.column, p.rows, p.count, p.message)
+
+
+@contextlib.contextmanager
+def _read_path(path: str) -> Iterator[None]:
+    """Loads read small datasets column by column in one thread ("by column"); large
+    ones in row-group batches with two workers ("in batches"). Force one of them."""
+    if path == "by column":
+        yield
+        return
+    with (
+        mock.patch.object(loader, "_SMALL_LOAD_ROWS", 0),
+        mock.patch.object(loader, "_SMALL_LOAD_BYTES", 0),
+    ):
+        yield
+
+
+READ_PATHS = ["by column", "in batches"]
+
+
+@pytest.fixture(params=READ_PATHS)
+def read_path(request: pytest.FixtureRequest) -> Iterator[None]:
+    with _read_path(request.param):
+        yield
 
 
 def _load_problems(root) -> list[tuple[object, ...]] | None:
@@ -112,7 +137,7 @@ TRADE_CHANGES = {
 
 
 @pytest.mark.parametrize("change", TICKER_CHANGES.values(), ids=TICKER_CHANGES.keys())
-def test_load_reports_what_validate_reports_tickers(tmp_path, change):
+def test_load_reports_what_validate_reports_tickers(read_path, tmp_path, change):
     t, r = good()
     raw_write(tmp_path, "tickers", change(t))
     raw_write(tmp_path, "trades", r)
@@ -120,7 +145,7 @@ def test_load_reports_what_validate_reports_tickers(tmp_path, change):
 
 
 @pytest.mark.parametrize("change", TRADE_CHANGES.values(), ids=TRADE_CHANGES.keys())
-def test_load_reports_what_validate_reports_trades(tmp_path, change):
+def test_load_reports_what_validate_reports_trades(read_path, tmp_path, change):
     t, r = good()
     raw_write(tmp_path, "tickers", t)
     raw_write(tmp_path, "trades", change(r))
@@ -128,7 +153,7 @@ def test_load_reports_what_validate_reports_trades(tmp_path, change):
 
 
 @pytest.mark.parametrize("case", ["backwards", "duplicate", "same ts", "ok"])
-def test_across_files(tmp_path, case):
+def test_across_files(read_path, tmp_path, case):
     t, r = good()
     raw_write(tmp_path, "tickers", t)
     raw_write(tmp_path, "trades", r, name="a")
@@ -143,7 +168,7 @@ def test_across_files(tmp_path, case):
     _agree(tmp_path)
 
 
-def test_null_and_unreadable_and_missing_columns(tmp_path):
+def test_null_and_unreadable_and_missing_columns(read_path, tmp_path):
     t, r = good()
     raw_write(tmp_path, "tickers", t.drop(columns=["ask_sz"]))
     raw_write(tmp_path, "trades", r.assign(symbol=[None] + ["BTC"] * 9))
@@ -152,7 +177,7 @@ def test_null_and_unreadable_and_missing_columns(tmp_path):
     _agree(tmp_path)
 
 
-def test_a_problem_in_one_exchange_is_found_with_the_others_screened(tmp_path):
+def test_a_problem_in_one_exchange_is_found_with_the_others_screened(read_path, tmp_path):
     t, r = good()
     for exchange in ("binance", "okx", "bybit"):
         raw_write(tmp_path, "tickers", t.assign(exchange=exchange), exchange=exchange)
@@ -163,7 +188,7 @@ def test_a_problem_in_one_exchange_is_found_with_the_others_screened(tmp_path):
     _agree(tmp_path)
 
 
-def test_valid_data_never_takes_the_exact_path(tmp_path, monkeypatch):
+def test_valid_data_never_takes_the_exact_path(read_path, tmp_path, monkeypatch):
     ts = T0 + np.arange(50) * SECOND
     for ex in ("binance", "okx"):
         for sym in ("BTC", "ETH"):
@@ -234,8 +259,9 @@ def _messy_frames(draw):
     return t, r, cut
 
 
-@given(_messy_frames())
-def test_load_agrees_with_validate_on_random_data(tmp_path_factory, frames):
+@pytest.mark.parametrize("path", READ_PATHS)
+@given(frames=_messy_frames())
+def test_load_agrees_with_validate_on_random_data(tmp_path_factory, path, frames):
     t, r, cut = frames
     root = tmp_path_factory.mktemp("messy")
     # Two files per table: the screen must also see across the file boundary.
@@ -245,7 +271,8 @@ def test_load_agrees_with_validate_on_random_data(tmp_path_factory, frames):
                 raw_write(root, table, part.reset_index(drop=True), name=name)
     if not (root / "tickers").exists() or not (root / "trades").exists():
         return
-    _agree(root)
+    with _read_path(path):
+        _agree(root)
 
 
 # Twins: the compiled kernels against their Python bodies.
@@ -359,18 +386,37 @@ def test_long_runs_and_full_markets_are_flagged():
     assert market_runs_nb(codes, np.array([-1]), np.zeros(1, np.int64), np.array([9]), runs) == -1
 
 
-def test_the_parallel_path_loads_the_same_arrays(tmp_path, monkeypatch):
-    """Small loads read with one worker and small batches; large ones with two workers and
-    row-group batches. Both give the same arrays (and the same problems)."""
+@pytest.mark.parametrize(
+    "request_",
+    [{}, {"start": T0 + 3 * SECOND, "end": T0 + 250 * SECOND}, {"symbols": "ETH"}],
+    ids=["all", "window", "symbol"],
+)
+def test_both_read_paths_load_the_same_arrays(tmp_path, request_):
+    """Small loads read column by column with one worker; large ones with two workers and
+    row-group batches. Both give the same arrays (and the same problems), with and
+    without a window or a symbol filter, across several row groups."""
     ts = T0 + np.arange(300) * SECOND
     for ex in ("binance", "okx", "bybit"):
         for sym in ("BTC", "ETH"):
             spreadarb.write_table(tmp_path, "tickers", ticker_frame(ts, ex, sym))
             spreadarb.write_table(tmp_path, "trades", trade_frame(ts + 1, ex, sym))
-    small = spreadarb.load(tmp_path)
-    monkeypatch.setattr(loader, "_SMALL_LOAD_ROWS", 0)
-    large = spreadarb.load(tmp_path)
+    t, r = good()
+    # Several row groups in one file.
+    raw_write(tmp_path, "trades", r.assign(exchange="gate"), exchange="gate", row_group_size=3)
+    raw_write(tmp_path, "tickers", t.assign(exchange="gate"), exchange="gate", row_group_size=4)
+    loaded = {}
+    for path in READ_PATHS:
+        with (
+            _read_path(path),
+            mock.patch.object(loader, "read_columns", wraps=loader.read_columns) as by_column,
+            mock.patch.object(loader, "read_batches", wraps=loader.read_batches) as in_batches,
+        ):
+            loaded[path] = spreadarb.load(tmp_path, **request_)
+        assert (by_column.called, in_batches.called) == (path == "by column", path != "by column")
+    small, large = loaded["by column"], loaded["in batches"]
+    assert small.n_markets == large.n_markets > 0
     for name in ("tickers", "trades"):
+        assert len(small.table(name)) > 0
         np.testing.assert_array_equal(small.table(name).offsets, large.table(name).offsets)
         for column, values in small.table(name).columns.items():
             np.testing.assert_array_equal(values, large.table(name)[column])

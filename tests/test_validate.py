@@ -26,14 +26,16 @@ def raw_write(
     exchange: str = "okx",
     date: str = DATE,
     name: str = "bad",
+    **write_options: object,
 ) -> str:
-    """Write ``frame`` into the layout as is, bypassing write_table's checks."""
+    """Write ``frame`` into the layout as is, bypassing write_table's checks
+    (``write_options`` go to ``pq.write_table``)."""
     folder = root / table / f"date={date}" / f"exchange={exchange}"
     folder.mkdir(parents=True, exist_ok=True)
     arrow = (
         frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
     )
-    pq.write_table(arrow, folder / f"{name}.parquet")
+    pq.write_table(arrow, folder / f"{name}.parquet", **write_options)  # type: ignore[arg-type]
     return f"{table}/date={date}/exchange={exchange}/{name}.parquet"
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +34,14 @@ from spreadarb.data.layout import (
     list_files,
     missing_table,
 )
-from spreadarb.data.reader import FileBatches, FileRead, read_batches, read_file
+from spreadarb.data.reader import (
+    ColumnPiece,
+    FileBatches,
+    FileRead,
+    read_batches,
+    read_columns,
+    read_file,
+)
 from spreadarb.data.screen import (
     market_runs_nb,
     pairs_differ_nb,
@@ -163,8 +170,12 @@ def load(
         files_of[name] = files
     key_columns = ["symbol"] + (["ts_local"] if start_ns is not None or end_ns is not None else [])
     workers = max(1, min(2, os.cpu_count() or 1))
+    every_file = [f for name in TABLES for f in files_of[name]]
+    small_files = sum(f.path.stat().st_size for f in every_file) < _SMALL_LOAD_BYTES
 
     def symbol_counts(f: PartitionFile) -> dict[str, int] | None:
+        if small_files:
+            return _symbol_counts_by_column(f, key_columns, start_ns, end_ns, symbol_set)
         got = read_file(
             f,
             columns=key_columns,
@@ -176,9 +187,7 @@ def load(
         # A file whose keys cannot be read is reported by the full read below.
         return _symbol_counts(got.table) if isinstance(got, FileRead) else None
 
-    every_file = [f for name in TABLES for f in files_of[name]]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        counted = list(pool.map(symbol_counts, every_file))
+    counted = _map(symbol_counts, every_file, 1 if small_files else workers)
     keys_of: dict[str, list[dict[str, int] | None]] = {}
     at = 0
     for name in TABLES:
@@ -242,10 +251,12 @@ def load(
             m_lo, m_hi = markets_of_exchange.get(exchange, (0, 0))
             size = int(offsets[m_hi] - offsets[m_lo])
             jobs.append((size, _Group(output, exchange, m_lo, m_hi, members)))
-    small = sum(int(o.offsets[-1]) for o in outputs.values()) < _SMALL_LOAD_ROWS
+    total_rows = sum(int(o.offsets[-1]) for o in outputs.values())
+    small = total_rows < _SMALL_LOAD_ROWS
     if small:
         # A second worker would save milliseconds and double the decoded rows in memory,
-        # which for a small load is as large as the result itself; smaller batches too.
+        # which for a small load is as large as the result itself; so would a decoded row
+        # group, hence one column at a time.
         workers = 1
     # Files are decoded in parallel by the workers; Arrow's own threads only help when a
     # single group is left to read.
@@ -255,12 +266,13 @@ def load(
         symbol_set,
         market_of,
         use_threads=len(jobs) < workers,
-        batch_rows=1 << 14 if small else 1 << 16,
+        by_column=small,
+        # A row group decoded whole is then at most 1/16 of the result.
+        whole_group_rows=max(_WHOLE_GROUP_ROWS_MIN, total_rows // 16),
     )
     # Largest groups first, so that the two workers finish together.
     jobs.sort(key=lambda job: -job[0])
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda job: _load_group(job[1], window), jobs))
+    results = _map(lambda job: _load_group(job[1], window), jobs, workers)
 
     touched: list[tuple[int, int, str]] = []
     found_of: dict[str, list[tuple[int, list[DataProblem]]]] = {name: [] for name in TABLES}
@@ -307,6 +319,55 @@ def load(
         end_ns=end_ns,
         read_stats=ReadStats(**stats, files=tuple(f for _t, _i, f in sorted(touched))),
     )
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _map(fn: Callable[[_T], _R], items: list[_T], workers: int) -> list[_R]:
+    """``[fn(x) for x in items]``, in ``workers`` threads when there is more than one.
+
+    One worker runs in the calling thread: a new thread costs a small load more memory
+    than it saves time (each thread gets its own allocator arenas).
+    """
+    if workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
+
+
+def _symbol_counts_by_column(
+    f: PartitionFile,
+    key_columns: list[str],
+    start_ns: int | None,
+    end_ns: int | None,
+    symbols: frozenset[str] | None,
+) -> dict[str, int] | None:
+    """:func:`_symbol_counts` of the file's rows in the window and the symbols, read one
+    row group's ``symbol`` column at a time (:func:`read_columns`)."""
+    got = read_columns(
+        f,
+        columns=key_columns,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        symbols=symbols,
+    )
+    if isinstance(got, DataProblem) or "symbol" not in got.schema.names:
+        return None
+    counts: dict[str, int] = {}
+    try:
+        for piece in got.batches:
+            if not isinstance(piece, ColumnPiece):
+                return None
+            found = _symbol_counts(pa.table({"symbol": piece.column("symbol")}))
+            if found is None:
+                return None
+            for symbol, count in found.items():
+                counts[symbol] = counts.get(symbol, 0) + count
+    except (OSError, pa.ArrowException):
+        return None
+    return counts
 
 
 def _symbol_counts(table: pa.Table) -> dict[str, int] | None:
@@ -378,7 +439,11 @@ class _Window:
     symbols: frozenset[str] | None
     market_of: dict[tuple[str, str], int]
     use_threads: bool
-    batch_rows: int
+    by_column: bool
+    """Decode files one column of a row group at a time (:func:`read_columns`), not in
+    batches of every column (:func:`read_batches`)."""
+    whole_group_rows: int
+    """With ``by_column``, row groups up to this many rows are decoded whole."""
 
 
 _GroupResult = list[tuple[int, _ReadCounts | None, list[DataProblem]]]
@@ -418,19 +483,30 @@ def _counts(got: FileRead) -> _ReadCounts:
 def _load_group_screened(group: _Group, window: _Window) -> _GroupResult | None:
     """The fast path: ``None`` as soon as a file is unreadable or flagged by the screen.
 
-    Files are decoded batch by batch and each batch is scattered as it comes, so the
-    memory above the result is a batch per worker, not a file.
+    Files are decoded batch by batch (or column by column for a small load) and each
+    piece is scattered as it comes, so the memory above the result is a piece per
+    worker, not a file.
     """
     out: _GroupResult = []
     for i, f, keyed in group.files:
-        got = read_batches(
-            f,
-            columns=group.output.spec.column_names,
-            start_ns=window.start_ns,
-            end_ns=window.end_ns,
-            symbols=window.symbols,
-            batch_rows=window.batch_rows,
-            use_threads=window.use_threads,
+        got = (
+            read_columns(
+                f,
+                columns=group.output.spec.column_names,
+                start_ns=window.start_ns,
+                end_ns=window.end_ns,
+                symbols=window.symbols,
+                whole_group_rows=window.whole_group_rows,
+            )
+            if window.by_column
+            else read_batches(
+                f,
+                columns=group.output.spec.column_names,
+                start_ns=window.start_ns,
+                end_ns=window.end_ns,
+                symbols=window.symbols,
+                use_threads=window.use_threads,
+            )
         )
         if isinstance(got, DataProblem) or not keyed:
             return None
@@ -479,57 +555,81 @@ def _scatter(
     exchange: str,
     output: _Output,
     market_of: dict[tuple[str, str], int],
-    date: str | None = None,
 ) -> int:
     """Copy one file's rows to their market's next free rows, in file order.
 
     Every market keeps its stored row order; ``output.fill`` is advanced in place. The
     table must have every contract column with its contract dtype and no null key or
-    integer. ``date``, the file's partition, makes the screen flag ``ts_local`` outside it.
+    integer.
 
     Returns
     -------
     int
         Rows flagged by the value screen (see :mod:`spreadarb.data.screen`).
     """
+    return sum(
+        _scatter_piece(batch, exchange, output, market_of)
+        for batch in table.to_batches()
+        if batch.num_rows
+    )
+
+
+class _Piece(Protocol):
+    """Rows of a file whose columns can be had one by one: a ``pa.RecordBatch`` or a
+    :class:`~spreadarb.data.reader.ColumnPiece`."""
+
+    @property
+    def num_rows(self) -> int: ...
+
+    def column(self, name: str) -> pa.Array: ...
+
+
+def _scatter_piece(
+    piece: _Piece,
+    exchange: str,
+    output: _Output,
+    market_of: dict[tuple[str, str], int],
+    date: str | None = None,
+) -> int:
+    """:func:`_scatter` of one piece of a file, column by column.
+
+    ``date``, the file's partition, makes the screen flag ``ts_local`` outside it. A null
+    where the contract needs a value flags the piece's rows (nothing is scattered).
+    """
     spec = output.spec
+    n = piece.num_rows
+    symbol = piece.column("symbol")
+    if not pa.types.is_dictionary(symbol.type):
+        symbol = pc.dictionary_encode(symbol)
+    lookup = np.array(
+        [market_of.get((exchange, s), -1) for s in symbol.dictionary.to_pylist()],
+        dtype=np.int64,
+    )
+    runs = np.empty((n, 3), dtype=np.int64)
+    codes = symbol.indices.to_numpy(zero_copy_only=False)
+    n_runs = market_runs_nb(codes, lookup, output.fill, output.offsets[1:], runs)
+    if n_runs < 0:
+        raise RuntimeError(f"{spec.name}: a file of exchange={exchange} changed while being loaded")
     bad = 0
-    for batch in table.to_batches():
-        n = batch.num_rows
-        if n == 0:
+    for column in spec.columns:
+        if column.kind is Kind.STRING:
             continue
-        symbol = batch.column("symbol")
-        if not pa.types.is_dictionary(symbol.type):
-            symbol = pc.dictionary_encode(symbol)
-        lookup = np.array(
-            [market_of.get((exchange, s), -1) for s in symbol.dictionary.to_pylist()],
-            dtype=np.int64,
-        )
-        runs = np.empty((n, 3), dtype=np.int64)
-        codes = symbol.indices.to_numpy(zero_copy_only=False)
-        n_runs = market_runs_nb(codes, lookup, output.fill, output.offsets[1:], runs)
-        if n_runs < 0:
-            raise RuntimeError(
-                f"{spec.name}: a file of exchange={exchange} changed while being loaded"
+        array = piece.column(column.name)
+        if array.null_count and not column.nullable:
+            return n
+        values = array.to_numpy(zero_copy_only=False)
+        out = output.columns[column.name]
+        if column.kind is Kind.FLOAT:
+            above, at_least = _FLOAT_BOUNDS[column.bound]
+            bad += scatter_floats_nb(values, runs[:n_runs], out, above, at_least, column.nullable)
+        else:
+            low, high = _int_range(column)
+            if column.name == "ts_local" and date is not None:
+                day = int(np.datetime64(date, "D").astype(np.int64)) * NS_PER_DAY
+                low, high = max(low, day), min(high, day + NS_PER_DAY - 1)
+            bad += scatter_ints_nb(
+                values, runs[:n_runs], out, low, high, column.kind is not Kind.SIDE
             )
-        for column in spec.columns:
-            if column.kind is Kind.STRING:
-                continue
-            values = batch.column(column.name).to_numpy(zero_copy_only=False)
-            out = output.columns[column.name]
-            if column.kind is Kind.FLOAT:
-                above, at_least = _FLOAT_BOUNDS[column.bound]
-                bad += scatter_floats_nb(
-                    values, runs[:n_runs], out, above, at_least, column.nullable
-                )
-            else:
-                low, high = _int_range(column)
-                if column.name == "ts_local" and date is not None:
-                    day = int(np.datetime64(date, "D").astype(np.int64)) * NS_PER_DAY
-                    low, high = max(low, day), min(high, day + NS_PER_DAY - 1)
-                bad += scatter_ints_nb(
-                    values, runs[:n_runs], out, low, high, column.kind is not Kind.SIDE
-                )
     return bad
 
 
@@ -571,13 +671,23 @@ def _screen_file(got: FileBatches, f: PartitionFile, group: _Group, window: _Win
     m_lo, m_hi = group.m_lo, group.m_hi
     lo = output.fill[m_lo:m_hi].copy()
     rows = 0
-    for table in got.batches:
-        if not _schema_ok(table.schema, spec) or not _names_ok(table, spec, f.exchange):
+    for piece in got.batches:
+        if isinstance(piece, pa.Table) and not _schema_ok(piece.schema, spec):
             return None
-        if table.num_rows == 0:
+        if piece.num_rows == 0:
             continue
-        rows += table.num_rows
-        if _scatter(table, f.exchange, output, window.market_of, f.date):
+        if not _names_ok(piece, spec, f.exchange):
+            return None
+        rows += piece.num_rows
+        if isinstance(piece, pa.Table):
+            flagged = sum(
+                _scatter_piece(batch, f.exchange, output, window.market_of, f.date)
+                for batch in piece.to_batches()
+                if batch.num_rows
+            )
+        else:
+            flagged = _scatter_piece(piece, f.exchange, output, window.market_of, f.date)
+        if flagged:
             return None
     if rows == 0:
         return 0
@@ -621,15 +731,16 @@ def _schema_ok(schema: pa.Schema, spec: TableSpec) -> bool:
     return True
 
 
-def _names_ok(table: pa.Table, spec: TableSpec, exchange: str) -> bool:
-    """No null where the contract needs a value; canonical names; the partition's exchange."""
+def _names_ok(piece: pa.Table | _Piece, spec: TableSpec, exchange: str) -> bool:
+    """Canonical, non-null names and the partition's exchange (the other columns' nulls
+    are screened as they are scattered)."""
     for column in spec.columns:
-        col = table.column(column.name)
-        if col.null_count and not column.nullable:
-            return False
         if column.kind is Kind.STRING:
+            col = piece.column(column.name)
+            if col.null_count and not column.nullable:
+                return False
             pattern = EXCHANGE_PATTERN if column.name == "exchange" else SYMBOL_PATTERN
-            for chunk in col.chunks:
+            for chunk in col.chunks if isinstance(col, pa.ChunkedArray) else [col]:
                 for value in chunk.dictionary.to_pylist():
                     if value is None or not pattern.match(value):
                         return False
@@ -640,4 +751,9 @@ def _names_ok(table: pa.Table, spec: TableSpec, exchange: str) -> bool:
 
 _PAIR_CAPACITY = 1 << 16
 _SMALL_LOAD_ROWS = 1 << 20
-"""Below this many rows in all, a load reads its files with one worker."""
+"""Below this many rows in all, a load reads its files with one worker, column by column."""
+_WHOLE_GROUP_ROWS_MIN = 1 << 13
+"""A small load decodes row groups of up to this many rows whole, whatever its size."""
+_SMALL_LOAD_BYTES = 16 << 20
+"""Below this many bytes of Parquet files in all, a load counts their rows with one worker,
+column by column."""

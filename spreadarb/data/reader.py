@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from spreadarb.data.errors import DataProblem, ProblemKind
@@ -43,6 +46,7 @@ def _overlaps(stats: object, low: object, high: object) -> bool:
 class _Plan:
     """An opened file and the row groups and columns a request reads from it."""
 
+    path: Path
     pf: pq.ParquetFile
     meta: pq.FileMetaData
     wanted: list[str]
@@ -93,7 +97,7 @@ def _plan(
         # The footer is parsed once; reading the names as dictionaries skips making a
         # string per row.
         pf = pq.ParquetFile(file.path, read_dictionary=read_dict, metadata=meta)
-    return _Plan(pf, meta, wanted, selected, starts, bytes_read)
+    return _Plan(file.path, pf, meta, wanted, selected, starts, bytes_read)
 
 
 def _problem(file: PartitionFile, exc: Exception) -> DataProblem:
@@ -205,7 +209,7 @@ class FileBatches:
 
     file: PartitionFile
     schema: pa.Schema
-    batches: Iterator[pa.Table]
+    batches: Iterator[pa.Table] | Iterator[ColumnPiece]
     row_groups_total: int
     row_groups_read: int
     bytes_read: int
@@ -251,6 +255,126 @@ def read_batches(
         file=file,
         schema=schema,
         batches=batches(),
+        row_groups_total=plan.meta.num_row_groups,
+        row_groups_read=len(plan.selected),
+        bytes_read=plan.bytes_read,
+    )
+
+
+class ColumnPiece:
+    """One row group of a file whose columns are decoded one at a time, on request.
+
+    ``num_rows`` is the number of rows kept (after the window and symbol filter);
+    :meth:`column` decodes one column of the row group, filtered the same way. Only one
+    column is held at a time, so a caller that consumes each column as it comes needs
+    memory for a column of a row group, not for the whole row group: Arrow decodes a
+    whole row group for even the smallest batch of :func:`read_batches`.
+
+    A row group of at most ``whole_group_rows`` rows is decoded once, whole (one call
+    in place of one per column). A larger one is decoded column by column through a dataset
+    fragment, which takes a memory pool: the system allocator's, which hands a freed
+    column back for the next one. Arrow's default pool (mimalloc) was measured to commit
+    fresh pages for each column of a load, 2-3x the decoded bytes, before it purges them.
+    """
+
+    def __init__(
+        self, plan: _Plan, group: int, keep: pa.Array | None, num_rows: int, whole_group_rows: int
+    ):
+        self._plan = plan
+        self._whole_group_rows = whole_group_rows
+        self._group = group
+        self._keep = keep
+        self._whole: pa.Table | None = None
+        self._fragment: pads.ParquetFileFragment | None = None
+        self.num_rows = num_rows
+
+    def table(self, columns: Sequence[str]) -> pa.Table:
+        """Columns ``columns`` of the row group, every row (Arrow errors propagate)."""
+        plan, group = self._plan, self._group
+        if plan.meta.row_group(group).num_rows <= self._whole_group_rows:
+            if self._whole is None:
+                self._whole = plan.pf.read_row_group(group, columns=plan.wanted, use_threads=False)
+            return self._whole.select(list(columns))
+        if self._fragment is None:
+            read_dict = [c for c in ("exchange", "symbol") if c in plan.wanted]
+            parquet = pads.ParquetFileFormat(
+                read_options=pads.ParquetReadOptions(dictionary_columns=read_dict),
+                # Pre-buffering reads the row group's bytes at once through Arrow's I/O
+                # threads; a buffered stream reads a column's pages as they are decoded.
+                default_fragment_scan_options=pads.ParquetFragmentScanOptions(
+                    use_buffered_stream=True, buffer_size=_STREAM_BUFFER, pre_buffer=False
+                ),
+            )
+            self._fragment = parquet.make_fragment(
+                str(plan.path), filesystem=_LOCAL, row_groups=[group]
+            )
+        return self._fragment.to_table(
+            columns=list(columns),
+            batch_size=_WHOLE_ROW_GROUP,
+            use_threads=False,
+            memory_pool=_DECODE_POOL,
+        )
+
+    def column(self, name: str) -> pa.Array:
+        """Column ``name`` of the kept rows, as one array (Arrow errors propagate)."""
+        column = self.table([name]).column(0)
+        if self._keep is not None:
+            column = pc.filter(column, self._keep, memory_pool=_DECODE_POOL)
+        # combine_chunks copies even a single chunk (into Arrow's default pool).
+        if column.num_chunks == 1:
+            return column.chunk(0)
+        return column.combine_chunks(memory_pool=_DECODE_POOL)
+
+
+_WHOLE_ROW_GROUP = (1 << 31) - 1
+"""The largest batch size Arrow takes, more rows than a row group holds in practice: each
+column of a row group is read as one array (one that is not is combined)."""
+_STREAM_BUFFER = 1 << 16
+"""Bytes read at a time by :class:`ColumnPiece`'s buffered stream."""
+_DECODE_POOL = pa.system_memory_pool()
+_LOCAL = pafs.LocalFileSystem()
+
+
+def read_columns(
+    file: PartitionFile,
+    *,
+    columns: Sequence[str] | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    symbols: Collection[str] | None = None,
+    whole_group_rows: int = 1 << 13,
+) -> FileBatches | DataProblem:
+    """:func:`read_file`'s rows (same pushdown and filter) as :class:`ColumnPiece` s, one
+    per row group read, in :attr:`FileBatches.batches`; row groups of at most
+    ``whole_group_rows`` rows are decoded whole.
+
+    The lowest-memory way to read a file (see :class:`ColumnPiece`), for small loads,
+    where the decoded row group would be as large as the result; for large loads,
+    :func:`read_batches` makes fewer calls.
+    """
+    try:
+        plan = _plan(file, columns, start_ns, end_ns, symbols)
+    except (OSError, pa.ArrowException) as exc:
+        return _problem(file, exc)
+    schema = plan.pf.schema_arrow
+    schema = pa.schema([schema.field(c) for c in plan.wanted])
+    keys = [c for c in ("ts_local", "symbol") if c in plan.wanted]
+    filtered = start_ns is not None or end_ns is not None or symbols is not None
+
+    def pieces() -> Iterator[ColumnPiece]:
+        for g in plan.selected:
+            piece = ColumnPiece(plan, g, None, plan.meta.row_group(g).num_rows, whole_group_rows)
+            if filtered and piece.num_rows:
+                mask = _keep_mask(piece.table(keys), start_ns, end_ns, symbols)
+                if mask is not None:
+                    kept = int(np.count_nonzero(mask))
+                    piece = ColumnPiece(plan, g, pa.array(mask), kept, whole_group_rows)
+            yield piece
+
+    return FileBatches(
+        file=file,
+        schema=schema,
+        batches=pieces(),
         row_groups_total=plan.meta.num_row_groups,
         row_groups_read=len(plan.selected),
         bytes_read=plan.bytes_read,
