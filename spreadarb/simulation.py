@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spreadarb import _precompile
 from spreadarb.config import StrategyConfig
 from spreadarb.data.dataset import Dataset
 from spreadarb.enums import (
@@ -310,7 +309,6 @@ class EngineRun:
 
     def simulate(self, state: State, rec: Records) -> None:
         """The kernel call alone, on buffers from :meth:`buffers`."""
-        _precompile.wait()
         simulate_nb(
             self.book,
             self.prints,
@@ -366,8 +364,6 @@ def prepare(
     :func:`~spreadarb.scanner.scan_key`. Results are identical either way.
     """
     config = StrategyConfig() if config is None else config
-    # With an empty numba cache, the engine compiles in another process meanwhile.
-    _precompile.start()
     if features is None:
         features = market_features(dataset, config, keep_symbols=False)
     if opportunities is None:
