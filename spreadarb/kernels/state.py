@@ -140,20 +140,28 @@ def venue_asof_nb(
             mid = 0.5 * (b + a)
             if math.isnan(mid):
                 continue
-            # Insertion sort of a few venues' mids: np.sort over the venue axis of a
-            # (J, m) array of mids cost more than this whole kernel.
-            p = c
-            while p > 0 and mids[p - 1] > mid:
-                mids[p] = mids[p - 1]
-                p -= 1
-            mids[p] = mid
+            mids[c] = mid
             c += 1
+        # The median is the mid of rank (c - 1) // 2 (and c // 2), ranks counted with
+        # ties to the lower venue: comparisons without branches, where sorting (numpy's
+        # over the venue axis, or an insertion sort here) mispredicted on every venue.
+        lo_rank = (c - 1) // 2
+        hi_rank = c // 2
+        lo_mid = np.nan
+        hi_mid = np.nan
+        for q in range(c):
+            v = mids[q]
+            rank = 0
+            for p in range(c):
+                rank += (mids[p] < v) | ((mids[p] == v) & (p < q))
+            lo_mid = v if rank == lo_rank else lo_mid
+            hi_mid = v if rank == hi_rank else hi_mid
         if c == 0:
             ref_mid[k] = np.nan
         elif c % 2 == 1:
-            ref_mid[k] = mids[(c - 1) // 2]
+            ref_mid[k] = lo_mid
         else:
-            ref_mid[k] = (mids[(c - 1) // 2] + mids[c // 2]) / 2
+            ref_mid[k] = (lo_mid + hi_mid) / 2
         lo, hi = choose_pair_nb(bid, ask)
         legs[0, k] = lo
         legs[1, k] = hi
