@@ -217,7 +217,7 @@ def run_kernel(arrays, venue_exchange, stale, liq, has_liq, config, kernel=scan_
     out = np.zeros(m, dtype=opportunity_dt)
     rows = np.arange(j * m, dtype=np.int64).reshape(j, m)
     legs = np.array(
-        [choose_pair_nb(arrays["bid"][:, k], arrays["ask"][:, k]) for k in range(m)],
+        [choose_pair_nb.py_func(arrays["bid"][:, k], arrays["ask"][:, k]) for k in range(m)],
         dtype=np.int64,
     ).T.reshape(2, m)
     flat = {name: arrays[name].reshape(-1) for name in arrays if arrays[name].shape == (j, m)}
@@ -430,3 +430,23 @@ def test_whole_scan_without_jit_gives_identical_records(synth_root, tmp_path):
     python = np.load(out)
     assert python.dtype == compiled.dtype
     assert python.tobytes() == compiled.tobytes()
+
+
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(0, 8), st.integers(0, 20)),
+        elements=st.floats(-1e6, 1e6) | st.just(np.nan),
+    )
+)
+def test_nanmedian_columns_matches_numpy(values):
+    import warnings
+
+    from spreadarb.state import _nanmedian_columns
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on all-NaN columns
+        expected = (
+            np.nanmedian(values, axis=0) if values.shape[0] else np.full(values.shape[1], np.nan)
+        )
+    np.testing.assert_array_equal(_nanmedian_columns(values), expected)
