@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,6 +16,9 @@ if TYPE_CHECKING:
 _TILE_BYTES = 1 << 20
 """Bytes of records copied at a time by :func:`record_columns` (a tile stays in L2)."""
 
+_PARALLEL_TILES = 16
+"""Tiles per thread below which :func:`record_columns` copies in the calling thread."""
+
 
 def record_columns(records: np.ndarray) -> dict[str, np.ndarray]:
     """Every field of a 1-D structured array as its own contiguous array.
@@ -24,16 +29,29 @@ def record_columns(records: np.ndarray) -> dict[str, np.ndarray]:
     the other reads every record's cache lines once per field, from memory when the
     array is larger than the cache (the opportunity log of a day is 0.6 GB); per tile
     they are read from memory once. 2-2.5x faster on the SPEC §8 day's log (1.3 -> 0.5 s
-    for the whole frame).
+    for the whole frame). Large arrays are split into one run of tiles per core (numpy
+    releases the GIL while it copies): the copy is otherwise the only single-threaded
+    step of a scan (0.29 -> 0.17 s on 2 cores for that log).
     """
     names = records.dtype.names or ()
     n = records.shape[0]
     out = {name: np.empty(n, dtype=records.dtype[name]) for name in names}
     step = max(1, _TILE_BYTES // max(1, records.dtype.itemsize))
-    for start in range(0, n, step):
-        tile = records[start : start + step]
-        for name in names:
-            out[name][start : start + step] = tile[name]
+
+    def copy_rows(lo: int, hi: int) -> None:
+        for start in range(lo, hi, step):
+            stop = min(start + step, hi)
+            tile = records[start:stop]
+            for name in names:
+                out[name][start:stop] = tile[name]
+
+    workers = min(os.cpu_count() or 1, n // (_PARALLEL_TILES * step))
+    if workers > 1:
+        bounds = [n * i // workers for i in range(workers + 1)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(copy_rows, bounds[:-1], bounds[1:]))
+    else:
+        copy_rows(0, n)
     return out
 
 

@@ -111,6 +111,7 @@ def scan_records(
         return out.reshape(-1)
     params = scan_params(config)
     n_exchanges = len(dataset.exchanges)
+    tk = dataset.tickers
 
     def scan_symbol(s: int) -> None:
         st = (
@@ -125,19 +126,26 @@ def scan_records(
             grid,
             s,
             st.venue_exchange,
-            st.bid,
-            st.ask,
-            st.bid_depth,
-            st.ask_depth,
-            st.funding_8h,
-            st.predicted_8h,
-            st.oi,
+            st.rows,
+            st.legs,
+            tk["ts_local"],
+            tk["bid_px"],
+            tk["ask_px"],
+            tk["bid_depth_usd"],
+            tk["ask_depth_usd"],
+            tk["funding_rate"],
+            tk["predicted_funding_rate"],
+            tk["funding_interval_s"],
+            tk["open_interest_usd"],
             st.oi_avg,
-            st.vwap_dev,
-            st.atr_bps,
+            st.vwap,
+            st.vwap_sd,
+            st.atr,
             st.atr_falling,
-            st.quote_age_ns,
-            st.latency_ms,
+            st.first_bar,
+            st.n_bars,
+            st.bar_ns,
+            exchanges.latency_ms,
             exchanges.stale,
             exchanges.n_stale,
             n_exchanges,
@@ -210,7 +218,8 @@ def records_to_frame(
             "reason": REASON_LABELS,
         },
     )
-    frame["passed"] = records["reason"] == Reason.PASSED
+    # The frame's reason column is categorical by now; its codes are the records' codes.
+    frame["passed"] = frame["reason"].cat.codes.to_numpy() == Reason.PASSED
     frame["rank"] = frame["rank"].astype("Int32").where(frame["rank"] > 0)
     return frame
 

@@ -3,10 +3,12 @@
 Everything here is "known at time t": each value at grid time ``t`` uses only rows
 with ``ts_local <= t`` (a test truncates the data after ``t`` and compares). The work is
 done by the kernels in :mod:`spreadarb.kernels.rolling`,
-:mod:`spreadarb.kernels.state` (one pass per market writing every as-of value) and
-:mod:`spreadarb.kernels.liquidation`; this module only slices the dataset per market
-and arranges the results. A few small steps are numpy on purpose (the mid bars, the
-median of venue mids, the liquidation-seen flag): as fast, and fewer kernels for a
+:mod:`spreadarb.kernels.state` (one pass per symbol: every venue's as-of ticker row,
+its mid and the pair of legs) and :mod:`spreadarb.kernels.liquidation`;
+this module only slices the dataset per market and arranges the results. The as-of
+quotes are not copied onto the grid: the scan kernel reads the ticker columns at the
+as-of rows of the two legs. A few small steps are numpy on purpose (the mid bars, the
+median of venue mids, the liquidation-seen flag): as fast or nearly, and less for a
 cold start to compile.
 
 Shapes: per-venue arrays of a symbol are ``(J, m)`` (J venues quoting the symbol, m grid
@@ -24,14 +26,13 @@ import numpy as np
 
 from spreadarb.config import StrategyConfig
 from spreadarb.data.dataset import Dataset
-from spreadarb.kernels import state as vs
 from spreadarb.kernels.liquidation import liquidation_cluster_distance_nb
 from spreadarb.kernels.rolling import (
     atr_nb,
     rolling_mean_at_nb,
     rolling_weighted_moments_at_nb,
 )
-from spreadarb.kernels.state import venue_state_nb
+from spreadarb.kernels.state import venue_asof_nb
 
 NS = 1_000_000_000
 EIGHT_HOURS_S = 8 * 3600
@@ -167,24 +168,28 @@ def _exchange_latency_ms(
 
 @dataclass(frozen=True)
 class SymbolState:
-    """As-of state of one symbol's venues on the grid (see module docstring for shapes)."""
+    """As-of state of one symbol's venues on the grid (see module docstring for shapes).
+
+    The quotes themselves are not copied: ``rows[j, k]`` is the dataset's ticker row
+    that is venue ``j``'s as-of quote at grid time ``k`` (-1: none yet), and the scan
+    kernel reads the ticker columns there. ``atr``/``atr_falling`` are ``(J, n)`` with
+    venue ``j``'s bar ``b`` starting at ``(first_bar[j] + b) * bar_ns`` (``n_bars[j]`` of
+    them; the rest is padding).
+    """
 
     symbol: int
     markets: np.ndarray  # (J,) market numbers
     venue_exchange: np.ndarray  # (J,) int32 exchange index
-    bid: np.ndarray
-    ask: np.ndarray
-    bid_depth: np.ndarray
-    ask_depth: np.ndarray
-    funding_8h: np.ndarray
-    predicted_8h: np.ndarray
-    oi: np.ndarray
+    rows: np.ndarray  # (J, m) int64
+    legs: np.ndarray  # (2, m) int64: long and short venue (-1: no pair)
     oi_avg: np.ndarray
-    vwap_dev: np.ndarray
-    atr_bps: np.ndarray
+    vwap: np.ndarray
+    vwap_sd: np.ndarray
+    atr: np.ndarray
     atr_falling: np.ndarray
-    quote_age_ns: np.ndarray
-    latency_ms: np.ndarray
+    first_bar: np.ndarray  # (J,) int64
+    n_bars: np.ndarray  # (J,) int64
+    bar_ns: int
     liq_distance_bps: np.ndarray  # (m,)
     has_liquidation_data: np.ndarray  # (m,) bool: a liquidation of the symbol seen by then
 
@@ -249,60 +254,60 @@ def symbol_state(
     scales = params
     markets = np.flatnonzero(dataset.market_symbol == symbol)
     j_count, m = markets.size, grid.size
-    # One block for the values venue_state_nb writes (every element, so no fill), one row
-    # of it per field; the rows are C-contiguous (J, m) arrays like the others.
-    block = np.empty((vs.N_FIELDS, j_count, m))
     oi_avg = np.empty((j_count, m))
-    latency_ms = np.empty((j_count, m))
-    atr_falling = np.empty((j_count, m), dtype=bool)
+    vwap = np.empty((j_count, m))
+    vwap_sd = np.empty((j_count, m))
     tk, tr = dataset.tickers, dataset.trades
     bar_ns = seconds_to_ns(scales.atr_bar_s)
-    no_bars = np.empty(0, dtype=np.float64)
-    no_falling = np.empty(0, dtype=np.bool_)
+    first_bar = np.zeros(j_count, dtype=np.int64)
+    n_bars = np.zeros(j_count, dtype=np.int64)
+    venue_atr = []
     for j, market in enumerate(markets):
         rows = tk.rows(int(market))
         ts = tk["ts_local"][rows]
         oi_avg[j] = rolling_mean_at_nb(
             ts, tk["open_interest_usd"][rows], grid, seconds_to_ns(scales.oi_mean_window_s)
         )
-        latency_ms[j] = exchanges.latency_ms[dataset.market_exchange[market]]
         trows = tr.rows(int(market))
-        _, vwap, sd = rolling_weighted_moments_at_nb(
+        _, vwap[j], vwap_sd[j] = rolling_weighted_moments_at_nb(
             tr["ts_local"][trows],
             tr["px"][trows],
             tr["sz"][trows],
             grid,
             seconds_to_ns(scales.vwap_window_s),
         )
-        atr, falling, bar_start = no_bars, no_falling, 0
         if ts.size and m:
             # Bars of the venue's mid; at grid time t only bars that ended by t are used.
-            bar_start = (int(ts[0]) // bar_ns) * bar_ns
-            n_bars = max(0, (int(grid[-1]) - bar_start) // bar_ns + 1)
+            first_bar[j] = int(ts[0]) // bar_ns
+            bar_start = int(first_bar[j]) * bar_ns
+            n_bars[j] = max(0, (int(grid[-1]) - bar_start) // bar_ns + 1)
             tick_mid = 0.5 * (tk["bid_px"][rows] + tk["ask_px"][rows])
-            high, low, close = bars_hlc(ts, tick_mid, bar_start, bar_ns, n_bars)
-            atr, falling = atr_nb(high, low, close, scales.atr_window_bars, scales.atr_trend_bars)
-        venue_state_nb(
-            grid,
-            ts,
-            tk["bid_px"][rows],
-            tk["ask_px"][rows],
-            tk["bid_depth_usd"][rows],
-            tk["ask_depth_usd"][rows],
-            tk["funding_rate"][rows],
-            tk["predicted_funding_rate"][rows],
-            tk["funding_interval_s"][rows],
-            tk["open_interest_usd"][rows],
-            vwap,
-            sd,
-            atr,
-            falling,
-            bar_start,
-            bar_ns,
-            block,
-            atr_falling,
-            j,
-        )
+            high, low, close = bars_hlc(ts, tick_mid, bar_start, bar_ns, int(n_bars[j]))
+            venue_atr.append(
+                atr_nb(high, low, close, scales.atr_window_bars, scales.atr_trend_bars)
+            )
+        else:
+            venue_atr.append((np.empty(0), np.empty(0, dtype=np.bool_)))
+    width = max([a.size for a, _ in venue_atr], default=0)
+    atr = np.full((j_count, width), np.nan)
+    atr_falling = np.zeros((j_count, width), dtype=np.bool_)
+    for j, (a, f) in enumerate(venue_atr):
+        atr[j, : a.size] = a
+        atr_falling[j, : f.size] = f
+    as_of = np.empty((j_count, m), dtype=np.int64)
+    mids = np.empty((j_count, m))
+    legs = np.empty((2, m), dtype=np.int64)
+    venue_asof_nb(
+        grid,
+        tk["ts_local"],
+        tk.offsets[markets].astype(np.int64),
+        tk.offsets[markets + 1].astype(np.int64),
+        tk["bid_px"],
+        tk["ask_px"],
+        as_of,
+        mids,
+        legs,
+    )
 
     # Liquidations cluster at price levels of the asset, whatever the venue: pool them.
     liq = dataset.liquidations
@@ -316,7 +321,7 @@ def symbol_state(
     # it from the whole dataset would look ahead.
     # (Some liquidation at or before t: liq_ts is sorted, so the first one is.)
     has_liq_at = grid >= liq_ts[0] if liq_ts.size else np.zeros(grid.size, dtype=bool)
-    ref_px = _nanmedian_columns(block[vs.MID])
+    ref_px = _nanmedian_columns(mids)
     distance = liquidation_cluster_distance_nb(
         liq_ts,
         liq_px,
@@ -331,19 +336,16 @@ def symbol_state(
         symbol=symbol,
         markets=markets,
         venue_exchange=dataset.market_exchange[markets].astype(np.int32),
-        bid=block[vs.BID],
-        ask=block[vs.ASK],
-        bid_depth=block[vs.BID_DEPTH],
-        ask_depth=block[vs.ASK_DEPTH],
-        funding_8h=block[vs.FUNDING_8H],
-        predicted_8h=block[vs.PREDICTED_8H],
-        oi=block[vs.OI],
+        rows=as_of,
+        legs=legs,
         oi_avg=oi_avg,
-        vwap_dev=block[vs.VWAP_DEV],
-        atr_bps=block[vs.ATR_BPS],
+        vwap=vwap,
+        vwap_sd=vwap_sd,
+        atr=atr,
         atr_falling=atr_falling,
-        quote_age_ns=block[vs.QUOTE_AGE_NS],
-        latency_ms=latency_ms,
+        first_bar=first_bar,
+        n_bars=n_bars,
+        bar_ns=bar_ns,
         liq_distance_bps=distance,
         has_liquidation_data=has_liq_at,
     )
@@ -365,7 +367,7 @@ class MarketFeatures:
     symbols
         One :class:`SymbolState` per dataset symbol, on ``scan_times``; or None when they
         were not kept (a single backtest computes each when it scans that symbol and drops
-        it after, which bounds its memory: on the SPEC §8 day they total about 1.4 GB).
+        it after, which bounds its memory: on the SPEC §8 day they total about 0.5 GB).
     grid
         The engine's grid: the union of ``scan_times`` and the position-check grid.
     latency_ms

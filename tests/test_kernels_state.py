@@ -1,153 +1,130 @@
-"""The fused per-venue state kernel against the numpy expressions it replaced.
+"""The as-of kernel of the scan against numpy's searchsorted and a pair oracle.
 
-The oracle is what :func:`spreadarb.state.symbol_state` computed column by column
-before the kernel existed: an as-of index by ``np.searchsorted``, a gather per column
-(NaN before the first ticker), then the same arithmetic on whole arrays. Results must
-be bit-identical (the scan's golden outputs depend on it), so arrays are compared
-exactly, NaN equal to NaN.
+The oracle is what :func:`spreadarb.state.symbol_state` computed with numpy before the
+kernel existed: an as-of index by ``np.searchsorted`` per venue and the venues' mids
+gathered there. Results must be bit-identical (the scan's golden outputs depend on
+them), so arrays are compared exactly, NaN equal to NaN.
 """
 
 from __future__ import annotations
+
+from unittest import mock
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
 from spreadarb.kernels import state as vs
-from spreadarb.kernels.state import venue_state_nb
+from spreadarb.kernels.state import choose_pair_nb, venue_asof_nb
 
 UNIT = 250_000_000
-EIGHT_HOURS_S = 8 * 3600
 
 
-def _gather(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    out = np.full(idx.size, np.nan)
-    ok = idx >= 0
-    out[ok] = values[idx[ok]]
-    return out
-
-
-def reference(grid, tk, vwap, sd, atr, falling, bar_start, bar_ns):
-    """The numpy code of ``symbol_state`` for one venue (before the fused kernel)."""
-    ts = tk["ts"]
-    m = grid.size
-    idx = np.searchsorted(ts, grid, side="right") - 1
-    out = np.full((vs.N_FIELDS, m), np.nan)
-    bid = out[vs.BID] = _gather(tk["bid"], idx)
-    ask = out[vs.ASK] = _gather(tk["ask"], idx)
-    out[vs.BID_DEPTH] = _gather(tk["bid_depth"], idx)
-    out[vs.ASK_DEPTH] = _gather(tk["ask_depth"], idx)
-    to_8h = EIGHT_HOURS_S / tk["interval"]
-    out[vs.FUNDING_8H] = _gather(tk["funding"] * to_8h, idx)
-    out[vs.PREDICTED_8H] = _gather(tk["predicted"] * to_8h, idx)
-    out[vs.OI] = _gather(tk["oi"], idx)
-    known = idx >= 0
-    age = np.full(m, np.nan)
-    age[known] = (grid[known] - ts[idx[known]]).astype(np.float64)
-    out[vs.QUOTE_AGE_NS] = age
-    mid = out[vs.MID] = 0.5 * (bid + ask)
-    with np.errstate(all="ignore"):
-        out[vs.VWAP_DEV] = np.where(sd > 0, (mid - vwap) / sd, np.nan)
-    atr_falling = np.zeros(m, dtype=bool)
-    if atr.size:
-        done = (grid - bar_start) // bar_ns - 1
-        ok = done >= 0
-        b = np.where(ok, done, 0)
-        with np.errstate(all="ignore"):
-            out[vs.ATR_BPS] = np.where(ok, atr[b] / mid * 1e4, np.nan)
-        atr_falling = ok & falling[b]
-    return out, atr_falling
+def pair_oracle(bid: np.ndarray, ask: np.ndarray) -> tuple[int, int]:
+    """Lowest ask long, highest bid short (first venue on ties); one venue best on both
+    sides pairs with the best other venue on whichever side gives the wider spread."""
+    quoted = [j for j in range(bid.size) if not (np.isnan(bid[j]) or np.isnan(ask[j]))]
+    if len(quoted) < 2:
+        return (quoted[0], quoted[0]) if quoted else (-1, -1)
+    lo = min(quoted, key=lambda j: (ask[j], j))
+    hi = min(quoted, key=lambda j: (-bid[j], j))
+    if lo != hi:
+        return lo, hi
+    others = [j for j in quoted if j != lo]
+    other_bid = min(others, key=lambda j: (-bid[j], j))
+    other_ask = min(others, key=lambda j: (ask[j], j))
+    if bid[other_bid] - ask[lo] >= bid[lo] - ask[other_ask]:
+        return lo, other_bid
+    return other_ask, lo
 
 
 prices = st.floats(0.5, 2e5, allow_nan=False) | st.just(np.nan)
 
 
 @st.composite
-def venues(draw):
-    n = draw(st.integers(0, 25))
-    ts = np.sort(np.array(draw(st.lists(st.integers(0, 40), min_size=n, max_size=n)), np.int64))
-    ts *= UNIT
-
-    def col(strategy):
-        return np.array(draw(st.lists(strategy, min_size=n, max_size=n)), dtype=np.float64)
-
-    tk = {
-        "ts": ts,
-        "bid": col(prices),
-        "ask": col(prices),
-        "bid_depth": col(st.floats(0, 1e7)),
-        "ask_depth": col(st.floats(0, 1e7)),
-        "funding": col(st.floats(-1e-2, 1e-2)),
-        "predicted": col(st.floats(-1e-2, 1e-2) | st.just(np.nan)),
-        "oi": col(st.floats(0, 1e9) | st.just(np.nan)),
-        "interval": np.array(
-            draw(st.lists(st.sampled_from([3600, 14400, 28800]), min_size=n, max_size=n)),
-            dtype=np.int64,
-        ),
-    }
+def symbols(draw):
+    """Tickers of 0-4 venues stored one after the other, and a grid."""
+    n_venues = draw(st.integers(0, 4))
+    ts_parts, counts = [], []
+    for _ in range(n_venues):
+        n = draw(st.integers(0, 12))
+        ts_parts.append(
+            np.sort(np.array(draw(st.lists(st.integers(0, 40), min_size=n, max_size=n)), np.int64))
+            * UNIT
+        )
+        counts.append(n)
+    n = sum(counts)
+    ts = np.concatenate(ts_parts) if ts_parts else np.empty(0, np.int64)
+    stops = np.cumsum(np.array(counts, dtype=np.int64))
+    starts = stops - np.array(counts, dtype=np.int64)
+    # Few distinct prices, so ties between venues (and equal mids) are common.
+    level = st.sampled_from([99.0, 100.0, 100.5, 101.0]) | prices
+    bid = np.array(draw(st.lists(level, min_size=n, max_size=n)), dtype=np.float64)
+    ask = np.array(draw(st.lists(level, min_size=n, max_size=n)), dtype=np.float64)
     m = draw(st.integers(0, 30))
     start = draw(st.integers(-3, 10))
     grid = (start + np.arange(m, dtype=np.int64)) * (2 * UNIT)
-    vwap = np.array(draw(st.lists(prices, min_size=m, max_size=m)), dtype=np.float64)
-    sd = np.array(
-        draw(st.lists(st.floats(0, 50) | st.just(np.nan), min_size=m, max_size=m)),
-        dtype=np.float64,
-    )
-    bar_ns = draw(st.sampled_from([UNIT, 3 * UNIT, 8 * UNIT]))
-    bar_start = (int(ts[0]) // bar_ns) * bar_ns if n else 0
-    n_bars = max(0, (int(grid[-1]) - bar_start) // bar_ns + 1) if (n and m) else 0
-    atr = np.array(
-        draw(st.lists(st.floats(0, 100) | st.just(np.nan), min_size=n_bars, max_size=n_bars)),
-        dtype=np.float64,
-    )
-    falling = np.array(
-        draw(st.lists(st.booleans(), min_size=n_bars, max_size=n_bars)), dtype=np.bool_
-    )
-    return grid, tk, vwap, sd, atr, falling, bar_start, bar_ns
+    return grid, ts, starts, stops, bid, ask
 
 
-@given(venues(), st.integers(0, 2))
-def test_venue_state_matches_the_numpy_expressions(venue, j):
-    grid, tk, vwap, sd, atr, falling, bar_start, bar_ns = venue
-    expected, expected_falling = reference(grid, tk, vwap, sd, atr, falling, bar_start, bar_ns)
-    for kernel in (venue_state_nb, venue_state_nb.py_func):
-        out = np.full((vs.N_FIELDS, 3, grid.size), -7.0)
-        out_falling = np.zeros((3, grid.size), dtype=bool)
-        # The Python twin divides numpy scalars, which warn on overflow (a subnormal
-        # deviation) where the compiled body silently gives inf, as the reference does.
-        with np.errstate(all="ignore"):
-            kernel(
-                grid,
-                tk["ts"],
-                tk["bid"],
-                tk["ask"],
-                tk["bid_depth"],
-                tk["ask_depth"],
-                tk["funding"],
-                tk["predicted"],
-                tk["interval"],
-                tk["oi"],
-                vwap,
-                sd,
-                atr,
-                falling,
-                bar_start,
-                bar_ns,
-                out,
-                out_falling,
-                j,
-            )
-        np.testing.assert_array_equal(out[:, j], expected)
-        np.testing.assert_array_equal(out_falling[j], expected_falling)
-        others = [r for r in range(3) if r != j]
-        assert (out[:, others] == -7.0).all()  # only row j is written
+@given(symbols())
+def test_venue_asof_matches_searchsorted_and_the_pair_oracle(symbol):
+    grid, ts, starts, stops, bid, ask = symbol
+    n_venues, m = starts.size, grid.size
+    expected_rows = np.full((n_venues, m), -1, dtype=np.int64)
+    for j in range(n_venues):
+        a, b = int(starts[j]), int(stops[j])
+        idx = np.searchsorted(ts[a:b], grid, side="right") - 1
+        expected_rows[j] = np.where(idx >= 0, idx + a, -1)
+    known = expected_rows >= 0
+    at = np.where(known, expected_rows, 0)
+    venue_bid = np.where(known, bid[at] if bid.size else np.nan, np.nan)
+    venue_ask = np.where(known, ask[at] if ask.size else np.nan, np.nan)
+    expected_mids = 0.5 * (venue_bid + venue_ask)
+    expected_legs = np.array(
+        [pair_oracle(venue_bid[:, k], venue_ask[:, k]) for k in range(m)], dtype=np.int64
+    ).T.reshape(2, m)
+    # A venue alone is no pair.
+    alone = expected_legs[0] == expected_legs[1]
+    expected_legs[:, alone] = -1
+    for kernel in (venue_asof_nb, venue_asof_nb.py_func):
+        rows = np.full((n_venues, m), -7, dtype=np.int64)
+        mids = np.full((n_venues, m), -7.0)
+        legs = np.full((2, m), -7, dtype=np.int64)
+        # choose_pair_nb has no Python entry point: the Python body calls its twin.
+        twin = choose_pair_nb.py_func if kernel is venue_asof_nb.py_func else choose_pair_nb
+        with mock.patch.object(vs, "choose_pair_nb", twin):
+            kernel(grid, ts, starts, stops, bid, ask, rows, mids, legs)
+        np.testing.assert_array_equal(rows, expected_rows)
+        np.testing.assert_array_equal(mids, expected_mids)
+        np.testing.assert_array_equal(legs, expected_legs)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([99.0, 100.0, 101.0]) | prices,
+            st.sampled_from([99.5, 100.5, 101.5]) | prices,
+        ),
+        min_size=0,
+        max_size=6,
+    )
+)
+def test_choose_pair_matches_the_oracle(quotes):
+    bid = np.array([q[0] for q in quotes], dtype=np.float64)
+    ask = np.array([q[1] for q in quotes], dtype=np.float64)
+    expected = pair_oracle(bid, ask)
+    if expected[0] == expected[1]:
+        expected = (-1, -1)
+    # Compiled, it is checked through venue_asof_nb (it has no Python entry point).
+    assert tuple(choose_pair_nb.py_func(bid, ask)) == expected
 
 
 def test_module_kernels_are_documented_with_a_python_twin():
-    for kernel in (vs.venue_state_nb,):
+    for kernel in (vs.venue_asof_nb, vs.choose_pair_nb):
         assert kernel.__name__.endswith("_nb") and callable(kernel.py_func)
-        doc = kernel.__doc__ or ""
-        assert "quivalent to" in doc and "Parameters\n" in doc and "Returns\n" in doc
+    doc = vs.venue_asof_nb.__doc__ or ""
+    assert "quivalent to" in doc and "Parameters\n" in doc and "Returns\n" in doc
 
 
 @given(

@@ -21,6 +21,7 @@ from spreadarb.enums import REASON_LABELS, Reason, opportunity_dt
 from spreadarb.kernels import scan as scan_kernels
 from spreadarb.kernels.scan import scan_symbol_nb
 from spreadarb.kernels.scoring import confidence_nb, slippage_nb, weighted_score_nb
+from spreadarb.kernels.state import choose_pair_nb
 from spreadarb.scanner import rank_passing, scan_params, scan_records
 
 MS = 1_000_000
@@ -184,7 +185,7 @@ def symbol_states(draw):
     missing = draw(hnp.arrays(np.bool_, (j, m)))
     bid[missing] = np.nan
     ask[missing] = np.nan
-    unit = st.floats(-1, 1)
+    n_ex = draw(st.integers(j, j + 3))
     arrays = {
         "bid": bid,
         "ask": ask,
@@ -194,13 +195,14 @@ def symbol_states(draw):
         "predicted_8h": draw(hnp.arrays(np.float64, (j, m), elements=st.floats(-1e-3, 1e-3))),
         "oi": draw(hnp.arrays(np.float64, (j, m), elements=st.floats(0, 1e9))),
         "oi_avg": draw(hnp.arrays(np.float64, (j, m), elements=st.floats(0, 1e9))),
-        "vwap_dev": draw(hnp.arrays(np.float64, (j, m), elements=unit)) * 5,
-        "atr_bps": draw(hnp.arrays(np.float64, (j, m), elements=st.floats(0, 100))),
-        "atr_falling": draw(hnp.arrays(np.bool_, (j, m))),
-        "quote_age_ns": draw(hnp.arrays(np.float64, (j, m), elements=st.floats(0, 5e9))),
-        "latency_ms": draw(hnp.arrays(np.float64, (j, m), elements=st.floats(0, 400))),
+        "vwap": draw(px),
+        "vwap_sd": draw(hnp.arrays(np.float64, (j, m), elements=st.floats(0, 5))),
+        "atr": draw(hnp.arrays(np.float64, (j, m + 1), elements=st.floats(0, 1))),
+        "atr_falling": draw(hnp.arrays(np.bool_, (j, m + 1))),
+        "has_bars": draw(hnp.arrays(np.bool_, (j,))),
+        "quote_age_ns": draw(hnp.arrays(np.int64, (j, m), elements=st.integers(0, 5 * SECOND))),
+        "latency_ms": draw(hnp.arrays(np.float64, (n_ex, m), elements=st.floats(0, 400))),
     }
-    n_ex = draw(st.integers(j, j + 3))
     venue_exchange = np.arange(j, dtype=np.int32)
     stale = draw(hnp.arrays(np.bool_, (n_ex, m)))
     liq = draw(hnp.arrays(np.float64, (m,), elements=st.floats(0, 500) | st.just(np.nan)))
@@ -208,26 +210,43 @@ def symbol_states(draw):
 
 
 def run_kernel(arrays, venue_exchange, stale, liq, has_liq, config, kernel=scan_symbol_nb):
-    m = arrays["bid"].shape[1]
+    """The scan kernel on venue states given per grid time: venue ``j``'s quote at grid
+    time ``k`` is its own ticker row ``j * m + k`` (8 h funding, so rates pass through)."""
+    j, m = arrays["bid"].shape
     grid = T0 + np.arange(m, dtype=np.int64) * SECOND
     out = np.zeros(m, dtype=opportunity_dt)
-    j = venue_exchange.size
+    rows = np.arange(j * m, dtype=np.int64).reshape(j, m)
+    legs = np.array(
+        [choose_pair_nb.py_func(arrays["bid"][:, k], arrays["ask"][:, k]) for k in range(m)],
+        dtype=np.int64,
+    ).T.reshape(2, m)
+    flat = {name: arrays[name].reshape(-1) for name in arrays if arrays[name].shape == (j, m)}
+    # Bar b of every venue ends at grid time b - 1: the last complete bar at k is k + 1.
+    first_bar = np.full(j, T0 // SECOND - 2, dtype=np.int64)
+    n_bars = np.where(arrays["has_bars"], m + 1, 0).astype(np.int64)
     kernel(
         grid,
         0,
         venue_exchange,
-        arrays["bid"],
-        arrays["ask"],
-        arrays["bid_depth"],
-        arrays["ask_depth"],
-        arrays["funding_8h"],
-        arrays["predicted_8h"],
-        arrays["oi"],
+        rows,
+        legs,
+        np.repeat(grid[None, :], j, axis=0).reshape(-1) - flat["quote_age_ns"],
+        flat["bid"],
+        flat["ask"],
+        flat["bid_depth"],
+        flat["ask_depth"],
+        flat["funding_8h"],
+        flat["predicted_8h"],
+        np.full(j * m, 8 * 3600, dtype=np.int64),
+        flat["oi"],
         arrays["oi_avg"],
-        arrays["vwap_dev"],
-        arrays["atr_bps"],
+        arrays["vwap"],
+        arrays["vwap_sd"],
+        arrays["atr"],
         arrays["atr_falling"],
-        arrays["quote_age_ns"],
+        first_bar,
+        n_bars,
+        SECOND,
         arrays["latency_ms"],
         stale,
         stale.sum(axis=0),

@@ -1,8 +1,10 @@
 """The opportunity scan of one symbol over the scan grid (SPEC §4).
 
-Inputs are the as-of market state of the symbol's venues on the grid (2-D arrays,
-one row per venue), computed by :mod:`spreadarb.state`; the output is one
-``opportunity_dt`` record per scan time, written into a preallocated array.
+Inputs are the as-of ticker rows of the symbol's venues on the grid and their rolling
+statistics (2-D arrays, one row per venue), computed by :mod:`spreadarb.state`, plus the
+dataset's ticker columns, which the kernel reads at the as-of rows of the two legs it
+picks only; the output is one ``opportunity_dt`` record per scan time, written into a
+preallocated array.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ POSITION_TOO_SMALL = 6
 CONFIDENCE = 7
 UNPROFITABLE_AFTER_SLIPPAGE = 8
 THIN_BOOK = 9
+
+EIGHT_HOURS_S = 8 * 3600
 
 
 class ScanParams(NamedTuple):
@@ -71,62 +75,29 @@ class ScanParams(NamedTuple):
 
 
 @jit
-def choose_pair_nb(bid: np.ndarray, ask: np.ndarray, k: int) -> tuple[int, int]:
-    """Long venue (lowest ask) and short venue (highest bid) at grid point ``k``.
-
-    Venues without a quote (NaN) are skipped; ties go to the lower venue index. If one
-    venue has both the lowest ask and the highest bid, the better of (it long, best
-    other bid short) and (best other ask long, it short) by spread is taken. Returns
-    ``(-1, -1)`` when fewer than two venues quote.
-    """
-    n = bid.shape[0]
-    lo = -1
-    hi = -1
-    for j in range(n):
-        a = ask[j, k]
-        b = bid[j, k]
-        if math.isnan(a) or math.isnan(b):
-            continue
-        if lo < 0 or a < ask[lo, k]:
-            lo = j
-        if hi < 0 or b > bid[hi, k]:
-            hi = j
-    if lo < 0 or lo != hi:
-        return lo, hi
-    # One venue is best on both sides: pair it with the best other venue.
-    other_bid = -1
-    other_ask = -1
-    for j in range(n):
-        if j == lo or math.isnan(ask[j, k]) or math.isnan(bid[j, k]):
-            continue
-        if other_bid < 0 or bid[j, k] > bid[other_bid, k]:
-            other_bid = j
-        if other_ask < 0 or ask[j, k] < ask[other_ask, k]:
-            other_ask = j
-    if other_bid < 0:
-        return -1, -1
-    if bid[other_bid, k] - ask[lo, k] >= bid[lo, k] - ask[other_ask, k]:
-        return lo, other_bid
-    return other_ask, lo
-
-
-@jit
 def scan_symbol_nb(
     grid: np.ndarray,
     symbol: int,
     venue_exchange: np.ndarray,
-    bid: np.ndarray,
-    ask: np.ndarray,
+    rows: np.ndarray,
+    legs: np.ndarray,
+    ts: np.ndarray,
+    bid_px: np.ndarray,
+    ask_px: np.ndarray,
     bid_depth: np.ndarray,
     ask_depth: np.ndarray,
-    funding_8h: np.ndarray,
-    predicted_8h: np.ndarray,
-    oi: np.ndarray,
+    funding_rate: np.ndarray,
+    predicted_rate: np.ndarray,
+    funding_interval_s: np.ndarray,
+    open_interest: np.ndarray,
     oi_avg: np.ndarray,
-    vwap_dev: np.ndarray,
-    atr_bps: np.ndarray,
+    vwap: np.ndarray,
+    vwap_sd: np.ndarray,
+    atr: np.ndarray,
     atr_falling: np.ndarray,
-    quote_age_ns: np.ndarray,
+    first_bar: np.ndarray,
+    n_bars: np.ndarray,
+    bar_ns: int,
     latency_ms: np.ndarray,
     exchange_stale: np.ndarray,
     n_stale: np.ndarray,
@@ -140,6 +111,13 @@ def scan_symbol_nb(
 ) -> None:
     """Scan one symbol at every grid time, writing ``out[k]`` (an ``opportunity_dt`` row).
 
+    A venue's as-of state at ``grid[k]`` is its ticker row ``r = rows[j, k]``: its bid,
+    ask, depths and open interest; its funding and predicted rates per 8 h
+    (``rate * (8 h / funding_interval_s)``); the quote's age ``grid[k] - ts[r]``; its mid
+    ``0.5 * (bid + ask)``, the VWAP deviation ``(mid - vwap) / sd`` (NaN unless
+    ``sd > 0``) and the ATR of the last bar complete at ``grid[k]`` in bps of that mid.
+    Only the two legs' states are computed (the other venues' quotes only choose them).
+
     Parameters
     ----------
     grid
@@ -148,15 +126,29 @@ def scan_symbol_nb(
         Symbol index written to the records.
     venue_exchange
         ``(J,)`` exchange index of each of the symbol's venues (rows of the 2-D inputs).
-    bid, ask, bid_depth, ask_depth, funding_8h, predicted_8h, oi, oi_avg, vwap_dev, atr_bps
-        ``(J, m)`` float64 as-of state; NaN where unknown (no quote yet: ``bid``/``ask``).
-        Funding is per 8 h; ``vwap_dev`` is (mid - VWAP) / sd; ``atr_bps`` in bps of mid.
-    atr_falling
-        ``(J, m)`` bool: the venue's ATR is falling.
-    quote_age_ns
-        ``(J, m)`` float64: age of the as-of quote (NaN: none).
+    rows
+        ``(J, m)`` int64: each venue's as-of ticker row (index into the ticker columns;
+        -1: no quote yet), from :func:`~spreadarb.kernels.state.venue_asof_nb`.
+    legs
+        ``(2, m)`` int64: the long and short venue at each grid time (-1: no pair), from
+        the same kernel.
+    ts, bid_px, ask_px, bid_depth, ask_depth, funding_rate, predicted_rate, open_interest
+        ``(n,)`` the dataset's ticker columns (``ts``: ``ts_local``).
+    funding_interval_s
+        ``(n,)`` int64 ticker column.
+    oi_avg, vwap, vwap_sd
+        ``(J, m)`` float64: rolling mean open interest, VWAP and price sd at the grid
+        times.
+    atr, atr_falling
+        ``(J, n_bars_max)``: ATR of each venue's mid bars and whether it is falling; bar
+        ``b`` of venue ``j`` starts at ``(first_bar[j] + b) * bar_ns``.
+    first_bar, n_bars
+        ``(J,)`` int64: number (since the epoch) of each venue's bar 0, and its number of
+        bars (0: none).
+    bar_ns
+        Bar length, ns.
     latency_ms
-        ``(J, m)`` float64: the venue's exchange latency (rolling mean; NaN: unknown).
+        ``(n_exchanges, m)`` float64: exchange latency (rolling mean; NaN: unknown).
     exchange_stale
         ``(n_exchanges, m)`` bool: exchange latency above the limit or unknown.
     n_stale
@@ -178,20 +170,49 @@ def scan_symbol_nb(
     """
     m = grid.shape[0]
     for k in range(m):
+        g = grid[k]
+        # Bars start at multiples of bar_ns, so (g - start) // bar_ns is this difference
+        # of bar numbers: one integer division per grid time instead of one per leg.
+        bar_now = g // bar_ns
         r = out[k]
-        r["ts"] = grid[k]
+        r["ts"] = g
         r["symbol"] = symbol
         r["rank"] = 0
-        lo, hi = choose_pair_nb(bid, ask, k)
+        lo = legs[0, k]
+        hi = legs[1, k]
         if lo < 0:
             _no_pair(r)
             continue
         ex_long = venue_exchange[lo]
         ex_short = venue_exchange[hi]
+        # Each leg's as-of state, written out twice: a helper function, even one numba
+        # inlines, made the kernel 60 % slower (its arrays are passed per call).
+        row_long = rows[lo, k]
+        to_8h = EIGHT_HOURS_S / funding_interval_s[row_long]
+        f_long = funding_rate[row_long] * to_8h
+        pf_long = predicted_rate[row_long] * to_8h
+        venue_mid = 0.5 * (bid_px[row_long] + ask_px[row_long])
+        sd = vwap_sd[lo, k]
+        dev_long = (venue_mid - vwap[lo, k]) / sd if sd > 0.0 else np.nan
+        done = bar_now - first_bar[lo] - 1 if n_bars[lo] > 0 else -1
+        a_long = atr[lo, done] / venue_mid * 1e4 if done >= 0 else np.nan
+        falling_long = atr_falling[lo, done] if done >= 0 else False
+        age_long = float(g - ts[row_long])
+        row_short = rows[hi, k]
+        to_8h = EIGHT_HOURS_S / funding_interval_s[row_short]
+        f_short = funding_rate[row_short] * to_8h
+        pf_short = predicted_rate[row_short] * to_8h
+        venue_mid = 0.5 * (bid_px[row_short] + ask_px[row_short])
+        sd = vwap_sd[hi, k]
+        dev_short = (venue_mid - vwap[hi, k]) / sd if sd > 0.0 else np.nan
+        done = bar_now - first_bar[hi] - 1 if n_bars[hi] > 0 else -1
+        a_short = atr[hi, done] / venue_mid * 1e4 if done >= 0 else np.nan
+        falling_short = atr_falling[hi, done] if done >= 0 else False
+        age_short = float(g - ts[row_short])
         r["long_exchange"] = ex_long
         r["short_exchange"] = ex_short
-        long_px = ask[lo, k]
-        short_px = bid[hi, k]
+        long_px = ask_px[row_long]
+        short_px = bid_px[row_short]
         mid = 0.5 * (long_px + short_px)
         spread_bps = (short_px - long_px) / mid * 1e4
         r["long_price"] = long_px
@@ -199,43 +220,37 @@ def scan_symbol_nb(
         r["mid"] = mid
         r["spread_bps"] = spread_bps
 
-        f_long = funding_8h[lo, k]
-        f_short = funding_8h[hi, k]
         delta = f_short - f_long
         r["long_funding_8h"] = f_long
         r["short_funding_8h"] = f_short
         r["funding_delta_8h"] = delta
-        r["funding_delta_projected"] = predicted_8h[hi, k] - predicted_8h[lo, k]
+        r["funding_delta_projected"] = pf_short - pf_long
 
         # Depth we would take if we had to cross: the ask side where we buy, bid where we sell.
-        depth_long = ask_depth[lo, k]
-        depth_short = bid_depth[hi, k]
+        depth_long = ask_depth[row_long]
+        depth_short = bid_depth[row_short]
         r["order_book_depth_long"] = depth_long
         r["order_book_depth_short"] = depth_short
 
         # Soft metrics and their sub-scores.
-        obi_long = _obi(bid_depth[lo, k], ask_depth[lo, k])
-        obi_short = _obi(bid_depth[hi, k], ask_depth[hi, k])
+        obi_long = _obi(bid_depth[row_long], depth_long)
+        obi_short = _obi(depth_short, ask_depth[row_short])
         obi = 0.5 * (obi_long - obi_short)
         r["obi_long"] = obi_long
         r["obi_short"] = obi_short
         r["obi_ratio"] = obi
-        oi_now = oi[lo, k] + oi[hi, k]
+        oi_now = open_interest[row_long] + open_interest[row_short]
         oi_mean = oi_avg[lo, k] + oi_avg[hi, k]
         r["oi_current"] = oi_now
         r["oi_24h_avg"] = oi_mean
         oi_dev = oi_now / oi_mean - 1.0 if oi_mean > 0.0 else np.nan
-        dev_long = vwap_dev[lo, k]
-        dev_short = vwap_dev[hi, k]
-        vwap = 0.5 * (dev_short - dev_long)
+        vwap_pair = 0.5 * (dev_short - dev_long)
         r["vwap_deviation_long"] = dev_long
         r["vwap_deviation_short"] = dev_short
-        r["vwap_deviation"] = vwap
-        a_long = atr_bps[lo, k]
-        a_short = atr_bps[hi, k]
-        atr = a_long if (math.isnan(a_short) or a_long > a_short) else a_short
-        falling = atr_falling[lo, k] and atr_falling[hi, k]
-        r["atr_bps"] = atr
+        r["vwap_deviation"] = vwap_pair
+        atr_pair = a_long if (math.isnan(a_short) or a_long > a_short) else a_short
+        falling = falling_long and falling_short
+        r["atr_bps"] = atr_pair
         r["atr_trend"] = falling
         liq = liq_distance_bps[k]
         r["liquidation_cluster_distance"] = liq
@@ -243,8 +258,8 @@ def scan_symbol_nb(
         s_f = funding_score_nb(delta, p.funding_saturation_8h)
         s_obi = centred_score_nb(obi, p.obi_scale)
         s_oi = centred_score_nb(oi_dev, p.oi_ratio_scale)
-        s_vwap = centred_score_nb(vwap, p.vwap_scale_sd)
-        s_vol = volatility_score_nb(atr, falling, p.atr_scale_bps)
+        s_vwap = centred_score_nb(vwap_pair, p.vwap_scale_sd)
+        s_vol = volatility_score_nb(atr_pair, falling, p.atr_scale_bps)
         s_liq = liquidation_score_nb(liq, has_liquidation_data[k], p.liquidation_distance_scale_bps)
         r["score_funding"] = s_f
         r["score_obi"] = s_obi
@@ -280,12 +295,10 @@ def scan_symbol_nb(
         r["projected_profit_after_slippage"] = after_slip
 
         # Hard constraints (seed's order: depth, latency, funding delta).
-        lat_long = latency_ms[lo, k]
-        lat_short = latency_ms[hi, k]
+        lat_long = latency_ms[ex_long, k]
+        lat_short = latency_ms[ex_short, k]
         r["latency_long_ms"] = lat_long
         r["latency_short_ms"] = lat_short
-        age_long = quote_age_ns[lo, k]
-        age_short = quote_age_ns[hi, k]
         r["quote_age_long_ms"] = age_long / 1e6
         r["quote_age_short_ms"] = age_short / 1e6
         depth_ok = (depth_long >= p.depth_multiple * size) and (
