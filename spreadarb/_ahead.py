@@ -113,9 +113,14 @@ def _cached(dispatcher: Any, sig: tuple[Any, ...]) -> bool:
 
 
 def wait(dispatcher: Any) -> None:
-    """Wait for a child started by :func:`start` for ``dispatcher`` (if any) to finish."""
+    """Wait for a child started by :func:`start` for ``dispatcher`` (if any) to finish.
+
+    Every thread that calls it waits (the sweep runs backtests in threads): one that went
+    on would compile the kernel itself meanwhile."""
     key = (dispatcher.py_func.__module__, dispatcher.py_func.__qualname__)
     with _lock:
-        child = _running.pop(key, None)
+        child = _running.get(key)
     if child is not None:
         child.wait()
+        with _lock:
+            _running.pop(key, None)
