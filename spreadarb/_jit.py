@@ -51,7 +51,7 @@ def jit(
         reference-count updates, which dominated the event loop of the engine kernel.
 
     internal
-        Compile no Python entry point (numba's CPython and cfunc wrappers): for helpers
+        Compile no Python entry point (numba's CPython wrapper): for helpers
         that only other kernels call. Unboxing every array of a helper's tuple
         arguments from Python objects is code that was compiled and never run; the
         engine's helpers compile about 30 % faster without it. Calling such a function
@@ -71,14 +71,16 @@ def jit(
             return f
         import numba
 
-        options: dict[str, Any] = {"cache": True, "nogil": True}
+        # No cfunc wrapper for any kernel: it serves only numba's first-class function
+        # values and ctypes-style calls, which nothing here uses, and compiling one per
+        # kernel (unboxing every argument again) was part of every cold start.
+        options: dict[str, Any] = {"cache": True, "nogil": True, "no_cfunc_wrapper": True}
         if inline:
             options["inline"] = "always"
         if not refcount:
             options["_nrt"] = False
         if internal:
             options["no_cpython_wrapper"] = True
-            options["no_cfunc_wrapper"] = True
         return numba.njit(**options)(f)
 
     if fn is not None:

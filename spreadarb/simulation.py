@@ -9,15 +9,18 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from spreadarb import _ahead
 from spreadarb.config import StrategyConfig
 from spreadarb.data.dataset import Dataset
 from spreadarb.enums import (
     Reason,
     equity_dt,
     leg_out_dt,
+    opportunity_dt,
     order_dt,
     rejection_dt,
     trade_dt,
@@ -168,6 +171,9 @@ def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return merge_events(tk["ts_local"], tr["ts_local"], tk.offsets, tr.offsets, parts)
 
 
+#: dtypes of the event stream's columns: time, kind, row, market.
+EVENT_DTYPES = (np.int64, np.int8, np.int64, np.int32)
+
 #: Threads of the event merge at most, and the stream size below which one is used.
 MAX_MERGE_THREADS = 8
 MIN_EVENTS_PER_MERGE_THREAD = 1 << 20
@@ -201,10 +207,7 @@ def merge_events(
         splits = splits[splits > sample.min()].astype(np.int64)
     bounds = run_bounds_nb(ticker_ts, trade_ts, ticker_offsets, trade_offsets, splits)
     starts = np.concatenate([[0], np.cumsum((bounds[1:] - bounds[:-1]).sum(axis=1))])
-    ts = np.empty(n, dtype=np.int64)
-    kind = np.empty(n, dtype=np.int8)
-    row = np.empty(n, dtype=np.int64)
-    market = np.empty(n, dtype=np.int32)
+    ts, kind, row, market = (np.empty(n, dtype=d) for d in EVENT_DTYPES)
 
     def merge(p: int) -> None:
         merge_part_nb(
@@ -243,9 +246,15 @@ class MarketEvents:
 
 def market_events(dataset: Dataset) -> MarketEvents:
     """The :class:`MarketEvents` of a dataset (views of its arrays plus the event stream)."""
+    book, prints = _book_prints(dataset)
+    return MarketEvents(book=book, prints=prints, events=event_stream(dataset))
+
+
+def _book_prints(dataset: Dataset) -> tuple[Book, Prints]:
+    """The engine's views of the dataset's ticker and trade columns."""
     tk, tr = dataset.tickers, dataset.trades
-    return MarketEvents(
-        book=Book(
+    return (
+        Book(
             tk["ts_local"],
             tk["ts_exchange"],
             tk["bid_px"],
@@ -258,8 +267,7 @@ def market_events(dataset: Dataset) -> MarketEvents:
             tk["funding_interval_s"],
             tk["next_funding_ts"],
         ),
-        prints=Prints(tr["ts_local"], tr["ts_exchange"], tr["px"], tr["sz"], tr["side"]),
-        events=event_stream(dataset),
+        Prints(tr["ts_local"], tr["ts_exchange"], tr["px"], tr["sz"], tr["side"]),
     )
 
 
@@ -309,6 +317,7 @@ class EngineRun:
 
     def simulate(self, state: State, rec: Records) -> None:
         """The kernel call alone, on buffers from :meth:`buffers`."""
+        _ahead.wait(simulate_nb)
         simulate_nb(
             self.book,
             self.prints,
@@ -364,6 +373,9 @@ def prepare(
     :func:`~spreadarb.scanner.scan_key`. Results are identical either way.
     """
     config = StrategyConfig() if config is None else config
+    # A first backtest compiles the engine kernel (most of its cold start) in a child
+    # process while this one compiles and runs the scan and the event merge.
+    _ahead.start(simulate_nb, lambda: engine_arg_types(dataset, config))
     if features is None:
         features = market_features(dataset, config, keep_symbols=False)
     if opportunities is None:
@@ -395,6 +407,38 @@ def prepare(
         params=engine_params(config),
         latency_ms=latency_ms,
     )
+
+
+def engine_arg_types(dataset: Dataset, config: StrategyConfig) -> tuple[Any, ...]:
+    """The numba types of :func:`~spreadarb.kernels.engine.simulate_nb`'s arguments in a
+    backtest of ``dataset``: the inputs :func:`prepare` builds, with empty arrays where
+    they would need the scan or the event merge (types do not depend on sizes)."""
+    import numba
+
+    book, prints = _book_prints(dataset)
+    events = tuple(np.empty(0, dtype=d) for d in EVENT_DTYPES)
+    static = Static(
+        grid=np.empty(0, dtype=np.int64),
+        latency_ns=np.empty((0, 0), dtype=np.int64),
+        market_exchange=dataset.market_exchange.astype(np.int64),
+        fee_maker=np.empty(0, dtype=np.float64),
+        fee_taker=np.empty(0, dtype=np.float64),
+    )
+    run = EngineRun(
+        dataset=dataset,
+        config=config,
+        opportunities=np.zeros(0, dtype=opportunity_dt),
+        book=book,
+        prints=prints,
+        events=events,  # type: ignore[arg-type]
+        static=static,
+        candidates=entry_candidates(np.zeros(0, dtype=opportunity_dt), dataset, config),
+        params=engine_params(config),
+        latency_ms=np.empty(0),
+    )
+    state, rec = run.buffers()
+    args = (book, prints, *events, static, run.candidates, run.params, state, rec)
+    return tuple(numba.typeof(a) for a in args)
 
 
 def backtest(dataset: Dataset, config: StrategyConfig | None = None) -> BacktestResult:

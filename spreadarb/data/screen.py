@@ -84,7 +84,7 @@ def market_runs_nb(
     return n_runs
 
 
-@jit
+@jit(inline=True)
 def _copy_runs(values: np.ndarray, runs: np.ndarray, out: np.ndarray) -> None:
     for k in range(runs.shape[0]):
         src = runs[k, 0]

@@ -233,11 +233,13 @@ M_ALLOCATED = 1
 M_REALIZED = 2
 
 
-@jit
 def new_state(
     n_markets: int, n_symbols: int, max_trades: int, max_orders: int, starting_capital: float
 ) -> State:
-    """Fresh working arrays: no quotes seen, no trades, all capital available."""
+    """Fresh working arrays: no quotes seen, no trades, all capital available.
+
+    Plain numpy, not a kernel: it runs once per backtest, and compiling it cost 0.5-0.7 s
+    of a first backtest (the arrays are the same types either way)."""
     tw = np.full((max_trades, N_W), -1, dtype=np.int64)
     tw[:, W_TIMER] = INF
     tw[:, W_TIMER_KIND] = T_NONE
@@ -340,8 +342,10 @@ def simulate_nb(
     p_side = prints.side
     fee_maker = sx.fee_maker
     # int(0), not 0: numba compiles a callee once per literal argument type, including
-    # the transient literal a counter has before type inference widens it to int64. For
-    # the same reason the order senders are called with int(...) arguments.
+    # the transient literal a counter has before type inference widens it to int64. It
+    # also compiles one per integer width: int() of an int32 or int8 record field keeps
+    # its width, so the order senders are called with int(np.int64(...)) arguments (the
+    # int() is for mypy) and each compiles once.
     e = int(0)
     g = int(0)
     c = int(0)
@@ -365,7 +369,8 @@ def simulate_nb(
                     # Funding due before this quote is settled with the rate known before it.
                     # The due time is tested here, not only in the callee: the call alone cost
                     # about 0.3 us per quote while a position was open, 10x the hot path.
-                    _settle_funding(mk, t, book, st, rec)
+                    # int64: ev_market is int32 and the grid step passes an int64 (one compile).
+                    _settle_funding(int(np.int64(mk)), t, book, st, rec)
                 cur_tick[mk] = row
                 if live_from[mk] <= t < live_to[mk]:
                     filled = _on_ticker(
@@ -713,7 +718,7 @@ def _on_ticker(
 
     Returns whether any order filled."""
     any_fill = False
-    k = 0
+    k = int(0)  # not a literal: _remove_working_at compiles once
     while k < ints[I_WORKING]:
         if wk.market[k] == mk and wk.arrive[k] <= t_local < wk.cancel[k]:
             price = wk.price[k]
@@ -744,7 +749,7 @@ def _on_trade(
     Returns whether any order filled."""
     any_fill = False
     remaining = size
-    k = 0
+    k = int(0)  # not a literal: _remove_working_at compiles once
     while k < ints[I_WORKING]:
         if wk.market[k] != mk or not (wk.arrive[k] <= t_local < wk.cancel[k]):
             k += 1
@@ -892,8 +897,8 @@ def _try_entry(
         t,
         gi,
         tid,
-        int(harder),
-        int(side),
+        int(np.int64(harder)),
+        int(np.int64(side)),
         int(P_ENTRY_HARDER),
         size,
         0.0,
@@ -951,8 +956,8 @@ def _advance(
                         t,
                         gi,
                         tid,
-                        int(easier),
-                        int(side),
+                        int(np.int64(easier)),
+                        int(np.int64(side)),
                         int(P_ENTRY_EASIER),
                         tr["position_size_usd"],
                         0.0,
@@ -1105,8 +1110,8 @@ def _on_timer(
                 t,
                 gi,
                 tid,
-                int(o["market"]),
-                int(o["side"]),
+                int(np.int64(o["market"])),
+                int(np.int64(o["side"])),
                 int(P_ENTRY_HEDGE),
                 o["qty"],
                 book,
@@ -1138,8 +1143,8 @@ def _on_timer(
                     t,
                     gi,
                     tid,
-                    int(o["market"]),
-                    int(o["side"]),
+                    int(np.int64(o["market"])),
+                    int(np.int64(o["side"])),
                     int(P_EXIT_MARKET),
                     o["qty"],
                     book,
@@ -1223,7 +1228,7 @@ def _start_exit(
             t,
             gi,
             tid,
-            int(tr["long_market"]),
+            int(np.int64(tr["long_market"])),
             int(-1),
             int(P_END_OF_DATA),
             tr["long_qty"],
@@ -1237,7 +1242,7 @@ def _start_exit(
             t,
             gi,
             tid,
-            int(tr["short_market"]),
+            int(np.int64(tr["short_market"])),
             int(1),
             int(P_END_OF_DATA),
             tr["short_qty"],
@@ -1252,7 +1257,7 @@ def _start_exit(
         t,
         gi,
         tid,
-        int(tr["long_market"]),
+        int(np.int64(tr["long_market"])),
         int(-1),
         int(P_EXIT_LIMIT),
         0.0,
@@ -1268,7 +1273,7 @@ def _start_exit(
         t,
         gi,
         tid,
-        int(tr["short_market"]),
+        int(np.int64(tr["short_market"])),
         int(1),
         int(P_EXIT_LIMIT),
         0.0,
@@ -1527,7 +1532,7 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
                 t,
                 gi,
                 tid,
-                int(mk),
+                int(np.int64(mk)),
                 int(1 if missing_long else -1),
                 int(P_ENTRY_HEDGE),
                 qty,
@@ -1551,8 +1556,8 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
                 t,
                 gi,
                 tid,
-                int(entry["market"]),
-                int(-entry["side"]),
+                int(np.int64(entry["market"])),
+                int(np.int64(-entry["side"])),
                 int(P_END_OF_DATA),
                 entry["qty"],
                 book,

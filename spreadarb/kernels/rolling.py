@@ -47,7 +47,7 @@ __all__ = [
 _INT64_MIN = -(2**63)
 
 
-@jit
+@jit(inline=True)
 def _window_start(t: np.int64, window_ns: np.int64) -> np.int64:
     """``t - window_ns`` for ``window_ns >= 0``, saturated at the smallest int64."""
     if t < _INT64_MIN + window_ns:
@@ -169,7 +169,7 @@ def rolling_count_at_nb(ts: np.ndarray, grid: np.ndarray, window_ns: int) -> np.
     return stop - start
 
 
-@jit
+@jit(inline=True)
 def _usable_row(
     values: np.ndarray, weights: np.ndarray, unit_weights: bool, i: int
 ) -> tuple[float, float, bool]:
@@ -179,7 +179,7 @@ def _usable_row(
     return x, wt, math.isfinite(x) and math.isfinite(wt) and wt > 0.0
 
 
-@jit
+@jit(inline=True)
 def _merge(
     w_a: float, mean_a: float, m2_a: float, w_b: float, mean_b: float, m2_b: float
 ) -> tuple[float, float, float]:

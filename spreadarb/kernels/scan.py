@@ -363,7 +363,7 @@ def scan_symbol_nb(
         r["reason"] = reason
 
 
-@jit
+@jit(inline=True)
 def _obi(bid_depth: float, ask_depth: float) -> float:
     """Order-book imbalance ``(bid - ask) / (bid + ask)`` in [-1, 1]; NaN without depth."""
     total = bid_depth + ask_depth
@@ -372,7 +372,7 @@ def _obi(bid_depth: float, ask_depth: float) -> float:
     return (bid_depth - ask_depth) / total
 
 
-@jit
+@jit(inline=True)
 def _no_pair(r: np.ndarray) -> None:
     r["long_exchange"] = -1
     r["short_exchange"] = -1

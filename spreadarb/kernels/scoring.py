@@ -12,7 +12,7 @@ import math
 from spreadarb._jit import jit
 
 
-@jit
+@jit(inline=True)
 def clip01_nb(x: float) -> float:
     """``min(max(x, 0), 1)``; NaN stays NaN."""
     if x < 0.0:
@@ -22,7 +22,7 @@ def clip01_nb(x: float) -> float:
     return x
 
 
-@jit
+@jit(inline=True)
 def centred_score_nb(x: float, scale: float) -> float:
     """Sub-score ``clip(0.5 + 0.5 * x / scale, 0, 1)``: 0.5 at x = 0, 1 at x >= scale.
 
@@ -33,7 +33,7 @@ def centred_score_nb(x: float, scale: float) -> float:
     return clip01_nb(0.5 + 0.5 * x / scale)
 
 
-@jit
+@jit(inline=True)
 def funding_score_nb(funding_delta_8h: float, saturation_8h: float) -> float:
     """``clip(delta / saturation, 0, 1)``: larger delta is better, saturating."""
     if math.isnan(funding_delta_8h):
@@ -41,7 +41,7 @@ def funding_score_nb(funding_delta_8h: float, saturation_8h: float) -> float:
     return clip01_nb(funding_delta_8h / saturation_8h)
 
 
-@jit
+@jit(inline=True)
 def volatility_score_nb(atr_bps: float, atr_falling: bool, atr_scale_bps: float) -> float:
     """Half for a low ATR (``1 - atr_bps / scale``, clipped), half for a falling ATR.
 
@@ -51,7 +51,7 @@ def volatility_score_nb(atr_bps: float, atr_falling: bool, atr_scale_bps: float)
     return 0.5 * level + (0.5 if atr_falling else 0.0)
 
 
-@jit
+@jit(inline=True)
 def liquidation_score_nb(
     distance_bps: float, has_liquidation_data: bool, scale_bps: float
 ) -> float:
@@ -64,7 +64,7 @@ def liquidation_score_nb(
     return clip01_nb(distance_bps / scale_bps)
 
 
-@jit
+@jit(inline=True)
 def weighted_score_nb(
     s_funding: float,
     s_obi: float,
@@ -96,7 +96,7 @@ def weighted_score_nb(
     return math.floor(100.0 * acc / total + 0.5)
 
 
-@jit
+@jit(inline=True)
 def confidence_nb(
     raw_score: int, hard_ok: bool, stale_others: int, all_stale: bool, penalty: int
 ) -> int:
@@ -111,7 +111,7 @@ def confidence_nb(
     return score if score > 0 else 0
 
 
-@jit
+@jit(inline=True)
 def slippage_nb(size_usd: float, depth_usd: float, base: float, coef: float, cap: float) -> float:
     """The seed's slippage: ``min(base + coef * size / depth, cap)`` as a fraction of price.
 

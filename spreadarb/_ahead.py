@@ -1,0 +1,126 @@
+"""Compile a kernel ahead, in a child process, while this one does other work.
+
+numba compiles while holding the GIL, so a thread cannot compile one kernel while another
+thread compiles the next; a child process can. The child compiles the kernel for the
+given argument types and writes it to numba's on-disk cache (every kernel is
+``cache=True``); the parent waits for it just before the first call, which then loads the
+machine code from the cache instead of compiling it.
+
+This changes wall time only, on a machine with a free core: the compile costs the same
+CPU (plus the child's imports, about 1 s), it just runs beside the parent's own compiles.
+Nothing changes when the kernel is already compiled in this process or cached on disk
+(the check costs one cache-index read), when JIT is disabled, on a single core, or with
+``SPREADARB_COMPILE_AHEAD=0``. If the child fails or writes nothing (an unwritable cache,
+a kernel numba refuses to cache), the first call compiles in-process as it would have
+without it: the result is the same either way, only the time differs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from spreadarb._jit import _FALSEY, JIT_DISABLED
+
+_CHILD = """
+import pickle, sys
+module, name, sig = pickle.load(sys.stdin.buffer)
+import importlib
+getattr(importlib.import_module(module), name).compile(sig)
+"""
+
+_lock = threading.Lock()
+_running: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+
+
+def enabled() -> bool:
+    """Whether kernels may be compiled ahead in child processes: JIT on, not disabled by
+    ``SPREADARB_COMPILE_AHEAD=0``, and a second core to run the child on (on one, the
+    child's imports would only add to the wall time)."""
+    flag = os.environ.get("SPREADARB_COMPILE_AHEAD", "1").strip().lower()
+    return not JIT_DISABLED and flag not in _FALSEY and _cores() >= 2
+
+
+def _cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def start(dispatcher: Any, arg_types: Callable[[], tuple[Any, ...]]) -> None:
+    """Start compiling ``dispatcher`` for the argument types ``arg_types()`` in a child
+    process, unless it has been compiled in this process or is in the on-disk cache.
+
+    Returns at once; call :func:`wait` before the first call of the kernel.
+    """
+    if not enabled() or dispatcher.overloads:
+        return
+    key = (dispatcher.py_func.__module__, dispatcher.py_func.__qualname__)
+    with _lock:
+        if key in _running:
+            return
+        try:
+            sig = arg_types()
+        except Exception:  # the call will raise it, or compile in-process: not here
+            return
+        if _cached(dispatcher, sig):
+            return
+        # The child imports this very spreadarb (and whatever this process can import).
+        package_root = str(Path(__file__).resolve().parents[1])
+        path = [package_root, *(p for p in sys.path if p)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-c", _CHILD],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        except Exception:  # no interpreter to start (an embedded Python): compile here
+            return
+        try:
+            assert child.stdin is not None
+            child.stdin.write(pickle.dumps((key[0], key[1], sig)))
+            child.stdin.close()
+        except Exception:  # the child is gone (or cannot take the types): compile here
+            child.kill()
+            child.wait()
+            return
+        _running[key] = child
+
+
+def _cached(dispatcher: Any, sig: tuple[Any, ...]) -> bool:
+    """Whether numba's on-disk cache has ``dispatcher`` for ``sig`` (its index has the
+    key numba would look up; nothing is loaded). True, so nothing is started, whenever
+    that cannot be told: these are numba internals (as of numba 0.68)."""
+    try:
+        cache = dispatcher._cache
+        if not cache._enabled:
+            return True
+        key = cache._index_key(sig, dispatcher.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:
+        return True
+
+
+def wait(dispatcher: Any) -> None:
+    """Wait for a child started by :func:`start` for ``dispatcher`` (if any) to finish.
+
+    Every thread that calls it waits (the sweep runs backtests in threads): one that went
+    on would compile the kernel itself meanwhile."""
+    key = (dispatcher.py_func.__module__, dispatcher.py_func.__qualname__)
+    with _lock:
+        child = _running.get(key)
+    if child is not None:
+        child.wait()
+        with _lock:
+            _running.pop(key, None)

@@ -1,0 +1,58 @@
+"""Compiling the engine kernel ahead in a child process (``spreadarb._ahead``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import spreadarb
+from spreadarb import StrategyConfig
+from spreadarb._jit import JIT_DISABLED
+from spreadarb.kernels.engine import simulate_nb
+from spreadarb.simulation import backtest, engine_arg_types
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(JIT_DISABLED, reason="compiles kernels")
+
+
+def test_engine_arg_types_are_those_of_a_backtest():
+    """The child compiles the signature the backtest then calls (else it is wasted)."""
+    dataset = spreadarb.load(ROOT / "data" / "sample")
+    config = StrategyConfig(min_confidence=50)
+    backtest(dataset, config)
+    assert engine_arg_types(dataset, config) in simulate_nb.overloads
+
+
+_PROBE = """
+import numba, numpy as np
+from spreadarb import _ahead
+from spreadarb.kernels.events import first_unsorted_run_nb as kernel
+a = np.zeros(3, np.int64)
+o = np.array([0, 3], np.int64)
+_ahead.start(kernel, lambda: tuple(numba.typeof(x) for x in (a, a, o, o)))
+_ahead.wait(kernel)
+kernel(a, a, o, o)
+print(kernel.stats.cache_hits.total(), kernel.stats.cache_misses.total())
+"""
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("1", "1 0"), ("0", "0 1")])
+def test_the_child_compiles_into_the_cache_the_parent_loads(tmp_path, flag, expected):
+    """With an empty cache the kernel is compiled by the child and loaded from the cache
+    by the parent (one hit, no miss); disabled, the parent compiles it (one miss)."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "SPREADARB_COMPILE_AHEAD": flag}
+    env.pop("SPREADARB_DISABLE_JIT", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert out.stdout.split("\n")[-2] == expected
