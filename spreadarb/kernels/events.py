@@ -63,17 +63,7 @@ def run_bounds_nb(
         bounds[0, r] = lo
         bounds[n_parts, r] = hi
         for p in range(splits.shape[0]):
-            # Binary search for the first time >= splits[p] (np.searchsorted's 'left'
-            # written out: numba's took longer to compile than this kernel).
-            a = lo
-            b = hi
-            while a < b:
-                mid = (a + b) // 2
-                if run_ts[mid] < splits[p]:
-                    a = mid + 1
-                else:
-                    b = mid
-            bounds[p + 1, r] = a
+            bounds[p + 1, r] = lo + np.searchsorted(run_ts[lo:hi], splits[p])
     return bounds
 
 
@@ -99,12 +89,8 @@ def merge_part_nb(
     in time (:func:`first_unsorted_run_nb`).
 
     Time is cut into windows of about ``window_events`` events; each window takes the next
-    rows of every run in tie order (one sorted segment per run), then merges adjacent
-    segments pairwise until one is left. A merge that takes the left segment's item on
-    equal times is stable, so the result is the stable sort of the window; it needs no
-    sort, whose numba implementation cost more to compile (about 1.5 s of a first
-    backtest) than this whole kernel. Reads follow the runs, writes stay in a window: no
-    pass of random access over the stream.
+    rows of every run in tie order, then a stable sort by time orders the window. Reads
+    follow the runs, writes stay in a window: no pass of random access over the stream.
     """
     n_runs = first.shape[0]
     n_markets = n_runs // 2
@@ -123,12 +109,6 @@ def merge_part_nb(
     end_pos = pos + n
     n_windows = max(1, n // max(1, window_events))
     width = max(1, (t_max - t_min) // n_windows + 1)
-    # Segment bounds of the window (window-relative; seg[s] .. seg[s + 1] is segment s).
-    seg = np.empty(n_runs + 1, dtype=np.int64)
-    # The window's order as positions in it, merged from one array into the other by
-    # turns (one column merged instead of four: less code to compile).
-    order = np.empty(16, dtype=np.int64)
-    other = np.empty(16, dtype=np.int64)
     buf_ts = np.empty(16, dtype=np.int64)
     buf_kind = np.empty(16, dtype=np.int8)
     buf_row = np.empty(16, dtype=np.int64)
@@ -138,11 +118,9 @@ def merge_part_nb(
         # Every remaining time is >= t; the window is [t, t + width), or the rest.
         t_end = t + width if t_max - t >= width else t_max + 1
         start = pos
-        n_seg = 0
         for r in range(n_runs):
             j = cur[r]
             e = stop[r]
-            seg_start = pos - start
             if r < n_markets:
                 while j < e and ticker_ts[j] < t_end:
                     ts[pos] = ticker_ts[j]
@@ -160,44 +138,15 @@ def merge_part_nb(
                     pos += 1
                     j += 1
             cur[r] = j
-            if pos - start > seg_start:
-                seg[n_seg] = seg_start
-                n_seg += 1
         k = pos - start
-        seg[n_seg] = k
-        if n_seg > 1:
-            if order.shape[0] < k:
-                order = np.empty(k, dtype=np.int64)
-                other = np.empty(k, dtype=np.int64)
+        if k > 1:
+            # Stable: equal times keep the tie order they were gathered in.
+            order = np.argsort(ts[start:pos], kind="mergesort")
+            if buf_ts.shape[0] < k:
                 buf_ts = np.empty(k, dtype=np.int64)
                 buf_kind = np.empty(k, dtype=np.int8)
                 buf_row = np.empty(k, dtype=np.int64)
                 buf_market = np.empty(k, dtype=np.int32)
-            for i in range(k):
-                order[i] = i
-            w = ts[start:pos]
-            while n_seg > 1:
-                # Merge segments 2s and 2s + 1 into segment s (a lone last one is copied);
-                # on equal times the left one's item first: stable.
-                n_out = 0
-                for s in range(0, n_seg, 2):
-                    lo = seg[s]
-                    mid = seg[s + 1]
-                    hi = seg[s + 2] if s + 2 <= n_seg else mid
-                    a = lo
-                    b = mid
-                    for q in range(lo, hi):
-                        if b < hi and (a >= mid or w[order[b]] < w[order[a]]):
-                            other[q] = order[b]
-                            b += 1
-                        else:
-                            other[q] = order[a]
-                            a += 1
-                    seg[n_out] = lo
-                    n_out += 1
-                seg[n_out] = k
-                n_seg = n_out
-                order, other = other, order
             for i in range(k):
                 q = start + order[i]
                 buf_ts[i] = ts[q]
