@@ -215,6 +215,35 @@ class FileBatches:
     bytes_read: int
 
 
+def _open(
+    file: PartitionFile,
+    columns: Sequence[str] | None,
+    start_ns: int | None,
+    end_ns: int | None,
+    symbols: Collection[str] | None,
+) -> _Plan | DataProblem:
+    """:func:`_plan`, or the problem when ``file`` cannot be read as Parquet."""
+    try:
+        return _plan(file, columns, start_ns, end_ns, symbols)
+    except (OSError, pa.ArrowException) as exc:
+        return _problem(file, exc)
+
+
+def _file_batches(
+    file: PartitionFile, plan: _Plan, batches: Iterator[pa.Table] | Iterator[ColumnPiece]
+) -> FileBatches:
+    """The :class:`FileBatches` of ``plan``'s columns, decoded by ``batches``."""
+    schema = plan.pf.schema_arrow
+    return FileBatches(
+        file=file,
+        schema=pa.schema([schema.field(c) for c in plan.wanted]),
+        batches=batches,
+        row_groups_total=plan.meta.num_row_groups,
+        row_groups_read=len(plan.selected),
+        bytes_read=plan.bytes_read,
+    )
+
+
 def read_batches(
     file: PartitionFile,
     *,
@@ -231,12 +260,10 @@ def read_batches(
     as they come needs memory for a batch, not for the file. Row numbers are not
     tracked: a caller that reports rows reads the file with :func:`read_file`.
     """
-    try:
-        plan = _plan(file, columns, start_ns, end_ns, symbols)
-    except (OSError, pa.ArrowException) as exc:
-        return _problem(file, exc)
-    schema = plan.pf.schema_arrow
-    schema = pa.schema([schema.field(c) for c in plan.wanted])
+    opened = _open(file, columns, start_ns, end_ns, symbols)
+    if isinstance(opened, DataProblem):
+        return opened
+    plan = opened
 
     def batches() -> Iterator[pa.Table]:
         if not plan.selected:
@@ -251,14 +278,7 @@ def read_batches(
             mask = _keep_mask(table, start_ns, end_ns, symbols)
             yield table if mask is None else table.filter(pa.array(mask))
 
-    return FileBatches(
-        file=file,
-        schema=schema,
-        batches=batches(),
-        row_groups_total=plan.meta.num_row_groups,
-        row_groups_read=len(plan.selected),
-        bytes_read=plan.bytes_read,
-    )
+    return _file_batches(file, plan, batches())
 
 
 class ColumnPiece:
@@ -352,12 +372,10 @@ def read_columns(
     where the decoded row group would be as large as the result; for large loads,
     :func:`read_batches` makes fewer calls.
     """
-    try:
-        plan = _plan(file, columns, start_ns, end_ns, symbols)
-    except (OSError, pa.ArrowException) as exc:
-        return _problem(file, exc)
-    schema = plan.pf.schema_arrow
-    schema = pa.schema([schema.field(c) for c in plan.wanted])
+    opened = _open(file, columns, start_ns, end_ns, symbols)
+    if isinstance(opened, DataProblem):
+        return opened
+    plan = opened
     keys = [c for c in ("ts_local", "symbol") if c in plan.wanted]
     filtered = start_ns is not None or end_ns is not None or symbols is not None
 
@@ -371,11 +389,4 @@ def read_columns(
                     piece = ColumnPiece(plan, g, pa.array(mask), kept, whole_group_rows)
             yield piece
 
-    return FileBatches(
-        file=file,
-        schema=schema,
-        batches=pieces(),
-        row_groups_total=plan.meta.num_row_groups,
-        row_groups_read=len(plan.selected),
-        bytes_read=plan.bytes_read,
-    )
+    return _file_batches(file, plan, pieces())
