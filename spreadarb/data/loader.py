@@ -171,7 +171,7 @@ def load(
     key_columns = ["symbol"] + (["ts_local"] if start_ns is not None or end_ns is not None else [])
     workers = max(1, min(2, os.cpu_count() or 1))
     every_file = [f for name in TABLES for f in files_of[name]]
-    small_files = sum(f.path.stat().st_size for f in every_file) < _SMALL_LOAD_BYTES
+    small_files = sum(map(_file_size, every_file)) < _SMALL_LOAD_BYTES
 
     def symbol_counts(f: PartitionFile) -> dict[str, int] | None:
         if small_files:
@@ -319,6 +319,14 @@ def load(
         end_ns=end_ns,
         read_stats=ReadStats(**stats, files=tuple(f for _t, _i, f in sorted(touched))),
     )
+
+
+def _file_size(f: PartitionFile) -> int:
+    """Bytes of ``f`` on disk; 0 if it cannot be read (the read reports it)."""
+    try:
+        return f.path.stat().st_size
+    except OSError:
+        return 0
 
 
 _T = TypeVar("_T")
