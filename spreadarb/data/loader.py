@@ -563,12 +563,13 @@ def _scatter(
     exchange: str,
     output: _Output,
     market_of: dict[tuple[str, str], int],
+    date: str | None = None,
 ) -> int:
     """Copy one file's rows to their market's next free rows, in file order.
 
     Every market keeps its stored row order; ``output.fill`` is advanced in place. The
     table must have every contract column with its contract dtype and no null key or
-    integer.
+    integer. ``date``, the file's partition, makes the screen flag ``ts_local`` outside it.
 
     Returns
     -------
@@ -576,7 +577,7 @@ def _scatter(
         Rows flagged by the value screen (see :mod:`spreadarb.data.screen`).
     """
     return sum(
-        _scatter_piece(batch, exchange, output, market_of)
+        _scatter_piece(batch, exchange, output, market_of, date)
         for batch in table.to_batches()
         if batch.num_rows
     )
@@ -688,11 +689,7 @@ def _screen_file(got: FileBatches, f: PartitionFile, group: _Group, window: _Win
             return None
         rows += piece.num_rows
         if isinstance(piece, pa.Table):
-            flagged = sum(
-                _scatter_piece(batch, f.exchange, output, window.market_of, f.date)
-                for batch in piece.to_batches()
-                if batch.num_rows
-            )
+            flagged = _scatter(piece, f.exchange, output, window.market_of, f.date)
         else:
             flagged = _scatter_piece(piece, f.exchange, output, window.market_of, f.date)
         if flagged:
