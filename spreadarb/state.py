@@ -31,6 +31,7 @@ from spreadarb.kernels.rolling import (
     atr_nb,
     rolling_mean_at_nb,
     rolling_weighted_moments_at_nb,
+    window_bounds_nb,
 )
 from spreadarb.kernels.state import venue_asof_nb
 
@@ -149,19 +150,40 @@ def exchange_state(dataset: Dataset, params: FeatureParams, grid: np.ndarray) ->
 def _exchange_latency_ms(
     dataset: Dataset, params: FeatureParams, grid: np.ndarray, exchange: int
 ) -> np.ndarray:
-    """Rolling mean lag, ms, of one exchange's tickers (all its markets pooled) on ``grid``."""
+    """Rolling mean lag, ms, of one exchange's tickers (all its markets pooled) on ``grid``.
+
+    The pooled window's mean is the sum of each market's window sums over the sum of
+    their counts, so the markets' rows are never merged into one time order (the sort
+    was most of the cost). Lags are whole nanoseconds, so the sums are exact in int64
+    (prefix sums wrap around, but a window's difference of them is exact whenever the
+    window's own sum fits) and the mean is the correctly rounded quotient.
+    """
     tickers = dataset.tickers
-    markets = np.flatnonzero(dataset.market_exchange == exchange)
-    parts = [tickers.rows(int(m)) for m in markets]
-    ts = np.concatenate([tickers["ts_local"][s] for s in parts])
-    lag = np.concatenate([tickers["ts_local"][s] - tickers["ts_exchange"][s] for s in parts])
-    # A stable sort of the concatenated runs (numpy's timsort merges them); a k-way merge
-    # kernel was twice as slow.
-    order = np.argsort(ts, kind="stable")
-    ts = ts[order]
-    lag = lag[order].astype(np.float64)
     window = seconds_to_ns(params.latency_window_s)
-    latency = rolling_mean_at_nb(ts, lag, grid, window)
+    sums = np.zeros(grid.size, dtype=np.int64)
+    counts = np.zeros(grid.size, dtype=np.int64)
+    largest = 0
+    for market in np.flatnonzero(dataset.market_exchange == exchange):
+        rows = tickers.rows(int(market))
+        ts = tickers["ts_local"][rows]
+        lag = ts - tickers["ts_exchange"][rows]
+        if lag.size:
+            largest = max(largest, int(np.abs(lag).max()))
+        prefix = np.zeros(lag.size + 1, dtype=np.int64)
+        np.cumsum(lag, out=prefix[1:])
+        start, stop = window_bounds_nb(ts, grid, window)
+        sums += prefix[stop]
+        sums -= prefix[start]
+        counts += stop
+        counts -= start
+    if counts.size and largest * int(counts.max()) >= 2**63:
+        raise ValueError(
+            f"exchange {dataset.exchanges[exchange]!r}: ts_local - ts_exchange reaches "
+            f"{largest} ns, too large to average over a {params.latency_window_s} s window "
+            "in int64; ts_exchange is probably not in nanoseconds since the epoch"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        latency = sums / counts  # 0 / 0: no ticker in the window, NaN
     latency /= 1e6
     return latency
 
@@ -172,7 +194,9 @@ class SymbolState:
 
     The quotes themselves are not copied: ``rows[j, k]`` is the dataset's ticker row
     that is venue ``j``'s as-of quote at grid time ``k`` (-1: none yet), and the scan
-    kernel reads the ticker columns there. ``atr``/``atr_falling`` are ``(J, n)`` with
+    kernel reads the ticker columns there. ``oi_avg``, ``vwap`` and ``vwap_sd`` are only
+    computed where venue ``j`` is one of the two legs (NaN elsewhere: the scan reads
+    nothing else). ``atr``/``atr_falling`` are ``(J, n)`` with
     venue ``j``'s bar ``b`` starting at ``(first_bar[j] + b) * bar_ns`` (``n_bars[j]`` of
     them; the rest is padding).
     """
@@ -254,26 +278,45 @@ def symbol_state(
     scales = params
     markets = np.flatnonzero(dataset.market_symbol == symbol)
     j_count, m = markets.size, grid.size
-    oi_avg = np.empty((j_count, m))
-    vwap = np.empty((j_count, m))
-    vwap_sd = np.empty((j_count, m))
+    oi_avg = np.full((j_count, m), np.nan)
+    vwap = np.full((j_count, m), np.nan)
+    vwap_sd = np.full((j_count, m), np.nan)
     tk, tr = dataset.tickers, dataset.trades
     bar_ns = seconds_to_ns(scales.atr_bar_s)
     first_bar = np.zeros(j_count, dtype=np.int64)
     n_bars = np.zeros(j_count, dtype=np.int64)
+    as_of = np.empty((j_count, m), dtype=np.int64)
+    mids = np.empty((j_count, m))
+    legs = np.empty((2, m), dtype=np.int64)
+    venue_asof_nb(
+        grid,
+        tk["ts_local"],
+        tk.offsets[markets].astype(np.int64),
+        tk.offsets[markets + 1].astype(np.int64),
+        tk["bid_px"],
+        tk["ask_px"],
+        as_of,
+        mids,
+        legs,
+    )
+
     venue_atr = []
     for j, market in enumerate(markets):
         rows = tk.rows(int(market))
         ts = tk["ts_local"][rows]
-        oi_avg[j] = rolling_mean_at_nb(
-            ts, tk["open_interest_usd"][rows], grid, seconds_to_ns(scales.oi_mean_window_s)
+        # The scan reads a venue's open interest and VWAP only where it is a leg of the
+        # pair; evaluated there alone, the kernels give the values the whole grid would.
+        leg = np.flatnonzero((legs[0] == j) | (legs[1] == j))
+        at = grid[leg]
+        oi_avg[j, leg] = rolling_mean_at_nb(
+            ts, tk["open_interest_usd"][rows], at, seconds_to_ns(scales.oi_mean_window_s)
         )
         trows = tr.rows(int(market))
-        _, vwap[j], vwap_sd[j] = rolling_weighted_moments_at_nb(
+        _, vwap[j, leg], vwap_sd[j, leg] = rolling_weighted_moments_at_nb(
             tr["ts_local"][trows],
             tr["px"][trows],
             tr["sz"][trows],
-            grid,
+            at,
             seconds_to_ns(scales.vwap_window_s),
         )
         if ts.size and m:
@@ -294,21 +337,6 @@ def symbol_state(
     for j, (a, f) in enumerate(venue_atr):
         atr[j, : a.size] = a
         atr_falling[j, : f.size] = f
-    as_of = np.empty((j_count, m), dtype=np.int64)
-    mids = np.empty((j_count, m))
-    legs = np.empty((2, m), dtype=np.int64)
-    venue_asof_nb(
-        grid,
-        tk["ts_local"],
-        tk.offsets[markets].astype(np.int64),
-        tk.offsets[markets + 1].astype(np.int64),
-        tk["bid_px"],
-        tk["ask_px"],
-        as_of,
-        mids,
-        legs,
-    )
-
     # Liquidations cluster at price levels of the asset, whatever the venue: pool them.
     liq = dataset.liquidations
     liq_rows = [liq.rows(int(mk)) for mk in markets]

@@ -278,6 +278,35 @@ def test_weighted_moments_match_numpy(case):
         assert (got[2][np.isfinite(got[2])] >= 0).all()
 
 
+@given(case=weighted_cases(), data=st.data())
+def test_weighted_moments_at_a_grid_time_do_not_depend_on_the_other_grid_times(case, data):
+    # The scan evaluates each venue's VWAP only where it is a leg; that must give the
+    # values the whole grid gives, bit for bit.
+    ts, values, weights, grid, window = case
+    keep = np.asarray(data.draw(st.lists(st.booleans(), min_size=grid.size, max_size=grid.size)))
+    keep = keep.reshape(grid.size).astype(bool)
+    for kernel in (rolling_weighted_moments_at_nb, rolling_weighted_moments_at_nb.py_func):
+        whole = kernel(ts, values, weights, grid, window)
+        part = kernel(ts, values, weights, grid[keep], window)
+        for a, b in zip(whole, part, strict=True):
+            assert a[keep].tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("window", [1, 7, 2**62, 2**63 - 1])
+def test_rolling_moments_at_extreme_times(window):
+    # Blocks and window starts near both ends of int64 (no row at the smallest int64:
+    # a window start saturates there, which the brute force does not model).
+    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    ts = np.array([lo + 1, lo + 5, -3, 0, 0, 4, hi - 9, hi], dtype=np.int64)
+    values = np.arange(1.0, ts.size + 1)
+    grid = np.array([lo, lo + 6, -1, 0, 5, hi - 9, hi - 1, hi], dtype=np.int64)
+    expected = brute_moments(ts, values, np.ones_like(values), grid, window)
+    for kernel in (rolling_weighted_moments_at_nb, rolling_weighted_moments_at_nb.py_func):
+        got = kernel(ts, values, np.ones_like(values), grid, window)
+        for column, want in zip(got, expected, strict=True):
+            assert_same(column, want)
+
+
 def test_weighted_moments_keep_precision_on_large_prices_with_tiny_variance():
     # BTC-like prices that step up by 100 every 1000 trades (60000 -> 62000) with a
     # 0.01 noise: E[x**2] - E[x]**2 would lose every digit, and running sums shifted by a

@@ -450,3 +450,41 @@ def test_nanmedian_columns_matches_numpy(values):
             np.nanmedian(values, axis=0) if values.shape[0] else np.full(values.shape[1], np.nan)
         )
     np.testing.assert_array_equal(_nanmedian_columns(values), expected)
+
+
+def test_exchange_latency_is_the_exact_mean_of_its_pooled_markets(synth_root):
+    """The latency of an exchange at t is the mean lag of all its tickers (every symbol)
+    with ts_local in (t - window, t]: integer lags, so the mean is compared exactly."""
+    from spreadarb.state import exchange_state, feature_params, scan_grid, seconds_to_ns
+
+    ds = spreadarb.load(synth_root)
+    params = feature_params(StrategyConfig(latency_window_s=2.5))
+    grid = scan_grid(ds, 0.7)  # off the tickers' own cadence, so windows cut runs
+    got = exchange_state(ds, params, grid).latency_ms
+    tk = ds.tickers
+    window = seconds_to_ns(params.latency_window_s)
+    for e in range(len(ds.exchanges)):
+        markets = np.flatnonzero(ds.market_exchange == e)
+        ts = np.concatenate([tk["ts_local"][tk.rows(int(m))] for m in markets])
+        lag = ts - np.concatenate([tk["ts_exchange"][tk.rows(int(m))] for m in markets])
+        expected = np.full(grid.size, np.nan)
+        for k, t in enumerate(grid):
+            inside = lag[(ts > t - window) & (ts <= t)]
+            if inside.size:
+                expected[k] = inside.sum() / inside.size / 1e6
+        np.testing.assert_array_equal(got[e], expected)
+        assert np.isfinite(expected).mean() > 0.9
+
+
+def test_exchange_latency_refuses_lags_it_cannot_sum(tmp_path):
+    # ts_exchange 20 years before ts_local (a unit or clock error), 50 rows a window.
+    years = 20 * 365 * 86_400_000
+    ds = build(
+        tmp_path,
+        [
+            venue_tickers("okx", "BTC", bid=10, ask=10.01, step_ms=200, latency_ms=years),
+            venue_tickers("gate", "BTC", bid=10, ask=10.01),
+        ],
+    )
+    with pytest.raises(ValueError, match="'okx'.*ts_exchange"):
+        scan_records(ds)

@@ -21,9 +21,11 @@ by all of them:
 
 Rolling statistics never subtract a row that leaves the window (which would cancel
 catastrophically when a large value leaves small ones behind); they combine summaries of
-the rows inside the window only, with a two-stack sliding-window aggregation (amortised
-O(1) per row, see ``_rolling_moments``) and Chan's stable pairwise merge of weighted
-(sum of weights, mean, sum of squared deviations) summaries.
+the rows inside the window only (suffix summaries of the window-long block of time before
+and a running prefix of the current one, amortised O(1) per row, see
+``_rolling_moments``) with Chan's stable pairwise merge of weighted (sum of weights,
+mean, sum of squared deviations) summaries. A rolling statistic at ``t`` depends on the
+rows and ``t`` only, not on the other grid times.
 """
 
 from __future__ import annotations
@@ -213,17 +215,18 @@ def _rolling_moments(
     from the array, not passed as a constant, so numba compiles one specialisation for
     both callers instead of one per literal value (cold JIT time).
 
-    A sliding-window aggregation with two stacks, so that no row is ever subtracted:
-    rows ``lo:hi`` are in the window, split at ``mid``. The back part ``mid:hi`` is one
-    running summary that rows join on the right. For the front part ``lo:mid`` the
-    summary of every suffix ``i:mid`` is stored, so dropping row ``lo`` is ``lo += 1``.
-    When the front runs empty and a row must leave, the back part's suffix summaries
-    are computed (a "flip") and it becomes the front. Each row is flipped at most once,
-    so the whole run is O(n + m); a window's summary is the merge of the front suffix at
-    ``lo`` with the back summary, and only ever involves rows inside the window, so a
-    large value that has left cannot spoil the precision of the small ones that remain.
-    The front is empty at a flip, so the suffix of row ``i`` is stored at ``i - base``
-    (``base``: the flip's first row; no ring-buffer modulo).
+    Time is cut into blocks ``(b * w, (b + 1) * w]`` of one window length ``w``, aligned
+    to the epoch, so a window ``(t - w, t]`` is a suffix of the block before ``t``'s
+    block and a prefix of ``t``'s block. The prefix is one running summary that rows join
+    on the right; for the block before, the summary of every suffix is computed once,
+    right to left, when time enters the next block. A window's summary is the merge of
+    the two, so no row is ever subtracted (a large value that has left the window cannot
+    spoil the precision of the small ones that remain) and each row is merged at most
+    twice: O(n + m). Blocks that no grid time needs are skipped.
+
+    Each summary depends only on the rows and on ``t``, not on which other grid times
+    are evaluated: evaluating at a subset of the grid gives bit-identical values there
+    (the scan evaluates each venue only where it is a leg of the pair).
     """
     w = np.int64(window_ns)
     if w < 0:
@@ -238,10 +241,13 @@ def _rolling_moments(
     sum_w = np.zeros(m, dtype=np.float64)
     mean = np.full(m, np.nan, dtype=np.float64)
     std = np.full(m, np.nan, dtype=np.float64)
+    if w == 0:
+        return sum_w, mean, std  # every window (t, t] is empty
 
-    # Buffers for every row: sizing them to the largest window needed a pre-pass over
-    # the window bounds (a third of the kernel's time), and growing them at flips kept
-    # numba from hoisting their loads (2.5x slower). 24 bytes a row, alive for the call.
+    # Suffix summaries of the block before the current one, row i at i - base. Sized
+    # for every row: sizing them to the largest block needed a pre-pass over the rows,
+    # and growing them kept numba from hoisting their loads (2.5x slower). 24 bytes a
+    # row, alive for the call.
     cap = max(n, 1)
     front_w = np.empty(cap, dtype=np.float64)
     front_mean = np.empty(cap, dtype=np.float64)
@@ -249,43 +255,45 @@ def _rolling_moments(
     back_w = 0.0
     back_mean = 0.0
     back_m2 = 0.0
-    lo = 0
-    mid = 0
-    hi = 0
+    lo = 0  # first row of the window
+    split = 0  # first row of the current block; front rows are base:split
+    hi = 0  # rows with ts <= t
     base = 0
+    block_end = np.int64(0)  # rows with ts <= block_end are before the current block
     for k in range(m):
         g = grid[k]
         left = _window_start(g, w)
-        # Rows leaving the window. Here lo:hi is a subset of the previous window, so the
-        # back part fits in the buffers.
-        while lo < hi and ts[lo] <= left:
-            if lo == mid:
-                acc_w = 0.0
-                acc_mean = 0.0
-                acc_m2 = 0.0
-                base = mid
-                for i in range(hi - 1, mid - 1, -1):
-                    x, wt, ok = _usable_row(values, weights, unit_weights, i)
-                    if ok:
-                        acc_w, acc_mean, acc_m2 = _merge(wt, x, 0.0, acc_w, acc_mean, acc_m2)
-                    front_w[i - base] = acc_w
-                    front_mean[i - base] = acc_mean
-                    front_m2[i - base] = acc_m2
-                mid = hi
-                back_w = 0.0
-                back_mean = 0.0
-                back_m2 = 0.0
-            lo += 1
-        if lo == hi:
-            # Rows that fell between two grid times never enter the window at all.
-            while hi < n and ts[hi] <= left:
-                hi += 1
-            lo = hi
-            mid = hi
+        r = g % w  # in [0, w): numba's % of integers is Python's
+        end = _window_start(g, r) if r != 0 else left  # g - r, saturated like left
+        if k == 0 or end != block_end:
+            before = _window_start(end, w)  # the previous block is (before, end]
+            start = split if k > 0 and before == block_end else hi
+            while start < n and ts[start] <= before:
+                start += 1
+            stop = max(start, hi)
+            while stop < n and ts[stop] <= end:
+                stop += 1
+            acc_w = 0.0
+            acc_mean = 0.0
+            acc_m2 = 0.0
+            base = start
+            for i in range(stop - 1, start - 1, -1):
+                x, wt, ok = _usable_row(values, weights, unit_weights, i)
+                if ok:
+                    acc_w, acc_mean, acc_m2 = _merge(wt, x, 0.0, acc_w, acc_mean, acc_m2)
+                front_w[i - base] = acc_w
+                front_mean[i - base] = acc_mean
+                front_m2[i - base] = acc_m2
+            lo = start
+            split = stop
+            hi = stop
+            block_end = end
             back_w = 0.0
             back_mean = 0.0
             back_m2 = 0.0
-        # Rows entering the window.
+        # Rows of the current block are all later than t - w: lo stays in the front.
+        while lo < split and ts[lo] <= left:
+            lo += 1
         while hi < n and ts[hi] <= g:
             x, wt, ok = _usable_row(values, weights, unit_weights, hi)
             if ok:
@@ -294,7 +302,7 @@ def _rolling_moments(
         tot_w = back_w
         tot_mean = back_mean
         tot_m2 = back_m2
-        if lo < mid:
+        if lo < split:
             j = lo - base
             tot_w, tot_mean, tot_m2 = _merge(
                 front_w[j], front_mean[j], front_m2[j], back_w, back_mean, back_m2
