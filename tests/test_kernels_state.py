@@ -1,8 +1,8 @@
 """The as-of kernel of the scan against numpy's searchsorted and a pair oracle.
 
 The oracle is what :func:`spreadarb.state.symbol_state` computed with numpy before the
-kernel existed: an as-of index by ``np.searchsorted`` per venue and the venues' mids
-gathered there. Results must be bit-identical (the scan's golden outputs depend on
+kernel existed: an as-of index by ``np.searchsorted`` per venue, the venues' mids
+gathered there and their median over venues (``np.median`` of the known ones). Results must be bit-identical (the scan's golden outputs depend on
 them), so arrays are compared exactly, NaN equal to NaN.
 """
 
@@ -80,7 +80,12 @@ def test_venue_asof_matches_searchsorted_and_the_pair_oracle(symbol):
     at = np.where(known, expected_rows, 0)
     venue_bid = np.where(known, bid[at] if bid.size else np.nan, np.nan)
     venue_ask = np.where(known, ask[at] if ask.size else np.nan, np.nan)
-    expected_mids = 0.5 * (venue_bid + venue_ask)
+    mids = 0.5 * (venue_bid + venue_ask)
+    expected_median = np.full(m, np.nan)
+    for k in range(m):
+        known_mids = mids[:, k][~np.isnan(mids[:, k])]
+        if known_mids.size:
+            expected_median[k] = np.median(known_mids)
     expected_legs = np.array(
         [pair_oracle(venue_bid[:, k], venue_ask[:, k]) for k in range(m)], dtype=np.int64
     ).T.reshape(2, m)
@@ -89,14 +94,14 @@ def test_venue_asof_matches_searchsorted_and_the_pair_oracle(symbol):
     expected_legs[:, alone] = -1
     for kernel in (venue_asof_nb, venue_asof_nb.py_func):
         rows = np.full((n_venues, m), -7, dtype=np.int64)
-        mids = np.full((n_venues, m), -7.0)
+        median = np.full(m, -7.0)
         legs = np.full((2, m), -7, dtype=np.int64)
         # choose_pair_nb has no Python entry point: the Python body calls its twin.
         twin = choose_pair_nb.py_func if kernel is venue_asof_nb.py_func else choose_pair_nb
         with mock.patch.object(vs, "choose_pair_nb", twin):
-            kernel(grid, ts, starts, stops, bid, ask, rows, mids, legs)
+            kernel(grid, ts, starts, stops, bid, ask, rows, median, legs)
         np.testing.assert_array_equal(rows, expected_rows)
-        np.testing.assert_array_equal(mids, expected_mids)
+        np.testing.assert_array_equal(median, expected_median)
         np.testing.assert_array_equal(legs, expected_legs)
 
 

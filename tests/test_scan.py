@@ -432,26 +432,6 @@ def test_whole_scan_without_jit_gives_identical_records(synth_root, tmp_path):
     assert python.tobytes() == compiled.tobytes()
 
 
-@given(
-    hnp.arrays(
-        np.float64,
-        st.tuples(st.integers(0, 8), st.integers(0, 20)),
-        elements=st.floats(-1e6, 1e6) | st.just(np.nan),
-    )
-)
-def test_nanmedian_columns_matches_numpy(values):
-    import warnings
-
-    from spreadarb.state import _nanmedian_columns
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on all-NaN columns
-        expected = (
-            np.nanmedian(values, axis=0) if values.shape[0] else np.full(values.shape[1], np.nan)
-        )
-    np.testing.assert_array_equal(_nanmedian_columns(values), expected)
-
-
 def test_exchange_latency_is_the_exact_mean_of_its_pooled_markets(synth_root):
     """The latency of an exchange at t is the mean lag of all its tickers (every symbol)
     with ts_local in (t - window, t]: integer lags, so the mean is compared exactly."""
