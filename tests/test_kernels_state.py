@@ -2,8 +2,9 @@
 
 The oracle is what :func:`spreadarb.state.symbol_state` computed with numpy before the
 kernel existed: an as-of index by ``np.searchsorted`` per venue, the venues' mids
-gathered there and their median over venues (``np.median`` of the known ones). Results must be bit-identical (the scan's golden outputs depend on
-them), so arrays are compared exactly, NaN equal to NaN.
+gathered there and their median over venues (``np.median`` of the known ones). Results
+must be bit-identical (the scan's golden outputs depend on them), so arrays are compared
+exactly, NaN equal to NaN.
 """
 
 from __future__ import annotations

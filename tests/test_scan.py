@@ -466,5 +466,5 @@ def test_exchange_latency_refuses_lags_it_cannot_sum(tmp_path):
             venue_tickers("gate", "BTC", bid=10, ask=10.01),
         ],
     )
-    with pytest.raises(ValueError, match="'okx'.*ts_exchange"):
+    with pytest.raises(ValueError, match=r"'okx'.*ts_exchange"):
         scan_records(ds)
