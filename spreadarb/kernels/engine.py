@@ -163,7 +163,7 @@ class Records(NamedTuple):
     counts: np.ndarray
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def slippage_frac_nb(
     size_usd: float, depth_usd: float, base: float, coef: float, cap: float
 ) -> float:
@@ -342,7 +342,8 @@ def simulate_nb(
     p_side = prints.side
     fee_maker = sx.fee_maker
     # int(0), not 0: numba compiles a callee once per literal argument type, including
-    # the transient literal a counter has before type inference widens it to int64. It
+    # the transient literal a counter has before type inference widens it to int64 (and
+    # once per constant flag: helpers take bool(True), not True, and int(R_...)). It
     # also compiles one per integer width: int() of an int32 or int8 record field keeps
     # its width, so the order senders are called with int(np.int64(...)) arguments (the
     # int() is for mypy) and each compiles once.
@@ -443,14 +444,14 @@ def simulate_nb(
 # ------------------------------------------------------------------------------------------
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _latency(gi: int, exchange: int, sx: Static, p: EngineParams) -> int:
     if sx.latency_ns.shape[1] == 0:
         return p.default_latency_ns
     return int(sx.latency_ns[exchange, gi])
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _new_order(
     t: int,
     trade_id: int,
@@ -524,7 +525,9 @@ def _send_limit(
         queue = book.ask_sz[row]
     if qty <= 0.0:
         qty = size_usd / price
-    oid = _new_order(t, tid, market, ex, side, False, purpose, price, qty, queue, lat, timeout, rec)
+    oid = _new_order(
+        t, tid, market, ex, side, bool(False), purpose, price, qty, queue, lat, timeout, rec
+    )
     o = rec.orders[oid]
     k = st.ints[I_WORKING]
     st.ints[I_WORKING] += 1
@@ -543,7 +546,7 @@ def _send_limit(
     return oid
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _schedule(oid: int, due: int, st: State) -> None:
     """Queue order ``oid`` for the timer at local time ``due`` (execution or arrival)."""
     k = st.ints[I_PENDING]
@@ -571,7 +574,9 @@ def _send_market(
     lat = _latency(gi, ex, sx, p)
     row = st.cur_tick[market]
     touch = book.ask_px[row] if side > 0 else book.bid_px[row]
-    oid = _new_order(t, tid, market, ex, side, True, purpose, touch, qty, 0.0, lat, 0, rec)
+    oid = _new_order(
+        t, tid, market, ex, side, bool(True), purpose, touch, qty, 0.0, lat, int(0), rec
+    )
     _schedule(oid, t + 2 * lat, st)
     return oid
 
@@ -603,11 +608,11 @@ def _execute_market(
     _fill(o, t, t, touch * (1.0 + slip) if side > 0 else touch * (1.0 - slip), sx.fee_taker[mk])
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _execute_market_orders(
     t: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records
 ) -> None:
-    k = 0
+    k = int(0)
     while k < st.ints[I_PENDING]:
         if st.mkt_due[k] > t:
             k += 1
@@ -657,7 +662,7 @@ def _arrive(o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: 
     _drop_working(int(o["id"]), st)
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _drop_working(oid: int, st: State) -> None:
     for k in range(st.ints[I_WORKING]):
         if st.wk.oid[k] == oid:
@@ -695,7 +700,7 @@ def _remove_working_at(k: int, wk: Working, ints: np.ndarray) -> None:
     _update_live_window(mk, wk, ints)
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _remove_at(a: np.ndarray, k: int, n: int) -> None:
     """Delete ``a[k]`` from the first ``n`` items, keeping their order."""
     for j in range(k, n - 1):
@@ -774,7 +779,7 @@ def _on_trade(
     return any_fill
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _cancel(oid: int, st: State, rec: Records) -> None:
     """Take a limit off the working list; an unfilled one becomes cancelled."""
     if rec.orders[oid]["status"] == O_WORKING:
@@ -782,7 +787,7 @@ def _cancel(oid: int, st: State, rec: Records) -> None:
     _drop_working(oid, st)
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _known_fill(oid: int, t: int, rec: Records) -> bool:
     return (
         oid >= 0 and rec.orders[oid]["status"] == O_FILLED and (rec.orders[oid]["fill_time"] <= t)
@@ -845,7 +850,7 @@ def _try_entry(
         elif not projected - size * 2.0 * (slip_l + slip_s) > 0.0:
             reason = R_UNPROFITABLE
     if reason >= 0:
-        _reject(t, sym, sx.market_exchange[ml], sx.market_exchange[ms], reason, -1, rec)
+        _reject(t, sym, sx.market_exchange[ml], sx.market_exchange[ms], reason, int(-1), rec)
         return
     tid = rec.counts[0]
     rec.counts[0] += 1
@@ -914,7 +919,7 @@ def _try_entry(
     st.tw[tid, W_TIMER_KIND] = T_HARD_DECIDE
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _reject(
     t: int, sym: int, ex_long: int, ex_short: int, reason: int, trade_id: int, rec: Records
 ) -> None:
@@ -928,7 +933,7 @@ def _reject(
     r["trade_id"] = trade_id
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _leg_entry_column(o: np.ndarray) -> int:
     return W_LONG_ENTRY if o["side"] > 0 else W_SHORT_ENTRY
 
@@ -981,15 +986,15 @@ def _advance(
                 ):
                     _activate(tid, t, sx, st, rec)
         elif status == EXITING:
-            long_done = _known_fill(_exit_order(tid, True, st), t, rec)
-            short_done = _known_fill(_exit_order(tid, False, st), t, rec)
+            long_done = _known_fill(_exit_order(tid, bool(True), st), t, rec)
+            short_done = _known_fill(_exit_order(tid, bool(False), st), t, rec)
             if long_done and short_done:
                 _cancel(tw[tid, W_LONG_EXIT], st, rec)
                 _cancel(tw[tid, W_SHORT_EXIT], st, rec)
                 _close(tid, t, sx, st, rec)
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _exit_order(tid: int, long_leg: bool, st: State) -> int:
     """The order that closes a leg: the exit market order if one was sent, else the limit."""
     mkt = st.tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT]
@@ -1040,7 +1045,7 @@ def _complete_leg_out(
     trade["leg_out_cost"] += lo_rec["cost"]
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _new_leg_out(
     tid: int,
     on_exit: bool,
@@ -1083,10 +1088,10 @@ def _on_timer(
             tr["status"] = REJECTED
             _reject(
                 tr["opportunity_ts"],
-                tr["symbol"],
-                tr["long_exchange"],
-                tr["short_exchange"],
-                R_HARDER_LEG_UNFILLED,
+                int(np.int64(tr["symbol"])),
+                int(np.int64(tr["long_exchange"])),
+                int(np.int64(tr["short_exchange"])),
+                int(R_HARDER_LEG_UNFILLED),
                 tid,
                 rec,
             )
@@ -1099,7 +1104,7 @@ def _on_timer(
             h = rec.orders[tw[tid, W_HARD]]
             tw[tid, W_LEGOUT_ENTRY] = _new_leg_out(
                 tid,
-                False,
+                bool(False),
                 h["side"] > 0,
                 h["fill_time"],
                 o["price"],
@@ -1132,7 +1137,7 @@ def _on_timer(
                     # Exit leg-out: the other leg's exit filled, this one did not.
                     tw[tid, W_LEGOUT_EXIT] = _new_leg_out(
                         tid,
-                        True,
+                        bool(True),
                         not long_leg,
                         rec.orders[other]["fill_time"],
                         o["price"],
@@ -1156,7 +1161,7 @@ def _on_timer(
                 tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT] = mkt
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _close_spread_bps(tid: int, book: Book, st: State, rec: Records) -> float:
     """Spread at the prices that would close the position: short ask vs long bid."""
     tr = rec.trades[tid]
@@ -1165,7 +1170,7 @@ def _close_spread_bps(tid: int, book: Book, st: State, rec: Records) -> float:
     return (ask_short - bid_long) / (0.5 * (ask_short + bid_long)) * 1e4
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _unrealized(tid: int, book: Book, st: State, rec: Records) -> float:
     """PnL if both open legs were closed at the touch now, after fees paid and funding."""
     tr = rec.trades[tid]
@@ -1181,7 +1186,7 @@ def _unrealized(tid: int, book: Book, st: State, rec: Records) -> float:
     return total
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _funding_8h(row: int, book: Book) -> float:
     return book.funding_rate[row] * 28_800.0 / book.funding_interval_s[row]
 
@@ -1339,8 +1344,8 @@ def _close(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     tr = rec.trades[tid]
     le = rec.orders[tw[tid, W_LONG_ENTRY]]
     se = rec.orders[tw[tid, W_SHORT_ENTRY]]
-    lx = rec.orders[_exit_order(tid, True, st)]
-    sx_ = rec.orders[_exit_order(tid, False, st)]
+    lx = rec.orders[_exit_order(tid, bool(True), st)]
+    sx_ = rec.orders[_exit_order(tid, bool(False), st)]
     lr_in = tw[tid, W_LEGOUT_ENTRY]
     lr_out = tw[tid, W_LEGOUT_EXIT]
     long_hedged_in = lr_in >= 0 and not rec.leg_outs[lr_in]["filled_leg_is_long"]
@@ -1424,7 +1429,7 @@ def _settle_funding(mk: int, t: int, book: Book, st: State, rec: Records) -> Non
             tw[tid, col] = due
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _write_equity(r: np.ndarray, t: int, p: EngineParams, st: State, unrealized: float) -> None:
     r["ts"] = t
     r["available_capital"] = st.money[M_AVAILABLE]
@@ -1444,10 +1449,10 @@ def _record_equity(t: int, book: Book, p: EngineParams, st: State, rec: Records)
     rec.counts[4] += 1
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _release_finished(st: State, rec: Records) -> None:
     """Closed or rejected trades give their capital back (with their PnL)."""
-    k = 0
+    k = int(0)
     while k < st.ints[I_OPEN]:
         tid = st.open_ids[k]
         tr = rec.trades[tid]
@@ -1464,7 +1469,7 @@ def _release_finished(st: State, rec: Records) -> None:
             k += 1
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _update_next_timer(st: State) -> None:
     nxt = INF
     for k in range(st.ints[I_OPEN]):
@@ -1504,10 +1509,10 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
             tr["status"] = REJECTED
             _reject(
                 tr["opportunity_ts"],
-                tr["symbol"],
-                tr["long_exchange"],
-                tr["short_exchange"],
-                R_HARDER_LEG_UNFILLED,
+                int(np.int64(tr["symbol"])),
+                int(np.int64(tr["long_exchange"])),
+                int(np.int64(tr["short_exchange"])),
+                int(R_HARDER_LEG_UNFILLED),
                 tid,
                 rec,
             )
@@ -1526,7 +1531,7 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
                 intended = book.bid_px[row] if missing_long else book.ask_px[row]
                 qty = tr["position_size_usd"] / intended
             tw[tid, W_LEGOUT_ENTRY] = _new_leg_out(
-                tid, False, not missing_long, h["fill_time"], intended, qty, rec
+                tid, bool(False), not missing_long, h["fill_time"], intended, qty, rec
             )
             hedge = _send_market(
                 t,
