@@ -30,13 +30,16 @@ from spreadarb._jit import _FALSEY, JIT_DISABLED
 
 _CHILD = """
 import pickle, sys
+sys.path[:0] = pickle.load(sys.stdin.buffer)
 module, name, sig = pickle.load(sys.stdin.buffer)
 import importlib
 getattr(importlib.import_module(module), name).compile(sig)
 """
 
 _lock = threading.Lock()
-_running: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+# By kernel and signature: a kernel may be started for one signature (say ``load``'s,
+# which is that of every dataset it returns) and needed for another.
+_running: dict[tuple[str, str, tuple[Any, ...]], subprocess.Popen[bytes]] = {}
 
 
 def enabled() -> bool:
@@ -63,33 +66,34 @@ def start(dispatcher: Any, arg_types: Callable[[], tuple[Any, ...]]) -> None:
     """
     if not enabled() or dispatcher.overloads:
         return
-    key = (dispatcher.py_func.__module__, dispatcher.py_func.__qualname__)
+    module, name = dispatcher.py_func.__module__, dispatcher.py_func.__qualname__
     with _lock:
-        if key in _running:
-            return
         try:
             sig = arg_types()
         except Exception:  # the call will raise it, or compile in-process: not here
             return
-        if _cached(dispatcher, sig):
+        key = (module, name, sig)
+        if key in _running or _cached(dispatcher, sig):
             return
         # The child imports this very spreadarb (and whatever this process can import).
+        # Its path is set once it has started, as this process's script folder was, not
+        # through PYTHONPATH: a folder there would come before the standard library at
+        # start-up, when a module named like a standard one (a bisect.py beside the
+        # script) would replace it and break the child.
         package_root = str(Path(__file__).resolve().parents[1])
         path = [package_root, *(p for p in sys.path if p)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
         try:
             child = subprocess.Popen(
                 [sys.executable, "-c", _CHILD],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                env=env,
             )
         except Exception:  # no interpreter to start (an embedded Python): compile here
             return
         try:
             assert child.stdin is not None
-            child.stdin.write(pickle.dumps((key[0], key[1], sig)))
+            child.stdin.write(pickle.dumps(path) + pickle.dumps((module, name, sig)))
             child.stdin.close()
         except Exception:  # the child is gone (or cannot take the types): compile here
             child.kill()
@@ -113,14 +117,14 @@ def _cached(dispatcher: Any, sig: tuple[Any, ...]) -> bool:
 
 
 def wait(dispatcher: Any) -> None:
-    """Wait for a child started by :func:`start` for ``dispatcher`` (if any) to finish.
+    """Wait for the children started by :func:`start` for ``dispatcher`` (if any) to finish.
 
     Every thread that calls it waits (the sweep runs backtests in threads): one that went
     on would compile the kernel itself meanwhile."""
-    key = (dispatcher.py_func.__module__, dispatcher.py_func.__qualname__)
+    kernel = (dispatcher.py_func.__module__, dispatcher.py_func.__qualname__)
     with _lock:
-        child = _running.get(key)
-    if child is not None:
+        children = [(k, c) for k, c in _running.items() if k[:2] == kernel]
+    for key, child in children:
         child.wait()
         with _lock:
             _running.pop(key, None)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from spreadarb import _ahead
 from spreadarb.config import StrategyConfig
-from spreadarb.data.dataset import Dataset
+from spreadarb.data.contract import TABLES
+from spreadarb.data.dataset import Dataset, MarketTable
 from spreadarb.enums import (
     Reason,
     equity_dt,
@@ -439,6 +441,33 @@ def engine_arg_types(dataset: Dataset, config: StrategyConfig) -> tuple[Any, ...
     state, rec = run.buffers()
     args = (book, prints, *events, static, run.candidates, run.params, state, rec)
     return tuple(numba.typeof(a) for a in args)
+
+
+def loaded_engine_arg_types() -> tuple[Any, ...]:
+    """:func:`engine_arg_types` of every dataset :func:`spreadarb.load` returns: its
+    columns have the contract's dtypes, C-contiguous and writable, whatever the data."""
+    tables = {name: MarketTable.empty(name, 0) for name in TABLES}
+    empty = Dataset(
+        root=Path(),
+        exchanges=(),
+        symbols=(),
+        market_exchange=np.empty(0, dtype=np.int32),
+        market_symbol=np.empty(0, dtype=np.int32),
+        tickers=tables["tickers"],
+        trades=tables["trades"],
+        liquidations=tables["liquidations"],
+    )
+    return engine_arg_types(empty, StrategyConfig())
+
+
+def start_engine_compile() -> None:
+    """Start compiling the engine kernel ahead (:mod:`spreadarb._ahead`) for the datasets
+    :func:`spreadarb.load` returns, if it is neither compiled nor cached.
+
+    ``load`` calls it first thing: on a cold cache the engine, most of a first backtest's
+    compile, then compiles beside the load, the scan and the event merge rather than after
+    the load."""
+    _ahead.start(simulate_nb, loaded_engine_arg_types)
 
 
 def backtest(dataset: Dataset, config: StrategyConfig | None = None) -> BacktestResult:
