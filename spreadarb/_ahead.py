@@ -58,9 +58,16 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def start(dispatcher: Any, arg_types: Callable[[], tuple[Any, ...]]) -> None:
+def start(
+    dispatcher: Any, arg_types: Callable[[], tuple[Any, ...]], *, llvm_opt: int | None = None
+) -> None:
     """Start compiling ``dispatcher`` for the argument types ``arg_types()`` in a child
     process, unless it has been compiled in this process or is in the on-disk cache.
+
+    ``llvm_opt`` is the child's LLVM optimisation level (``NUMBA_OPT``, 0-3; numba's
+    default is 3) unless ``NUMBA_OPT`` is set: numba's cache index does not depend on it,
+    so this process loads the child's machine code whatever the level. Results do not
+    depend on it either (numba asks LLVM for no fast-math), only speed.
 
     Returns at once; call :func:`wait` before the first call of the kernel.
     """
@@ -83,11 +90,15 @@ def start(dispatcher: Any, arg_types: Callable[[], tuple[Any, ...]]) -> None:
         package_root = str(Path(__file__).resolve().parents[1])
         path = [package_root, *(p for p in sys.path if p)]
         try:
+            env = dict(os.environ)
+            if llvm_opt is not None:
+                env.setdefault("NUMBA_OPT", str(llvm_opt))
             child = subprocess.Popen(
                 [sys.executable, "-c", _CHILD],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                env=env,
             )
         except Exception:  # no interpreter to start (an embedded Python): compile here
             return
