@@ -28,9 +28,16 @@ from typing import Any
 
 from spreadarb._jit import _FALSEY, JIT_DISABLED
 
+# The child imports spreadarb's kernel modules without the package's __init__ (pyarrow
+# and pandas were a third of its start-up, on the critical path of a cold backtest): the
+# kernel modules need only numpy, numba and spreadarb._jit (tests/test_package.py::
+# test_kernel_modules_import_only_numpy_math_numba).
 _CHILD = """
-import pickle, sys
+import pickle, sys, types
 sys.path[:0] = pickle.load(sys.stdin.buffer)
+package = types.ModuleType("spreadarb")
+package.__path__ = [pickle.load(sys.stdin.buffer)]
+sys.modules["spreadarb"] = package
 module, name, sig = pickle.load(sys.stdin.buffer)
 import importlib
 getattr(importlib.import_module(module), name).compile(sig)
@@ -104,7 +111,8 @@ def start(
             return
         try:
             assert child.stdin is not None
-            child.stdin.write(pickle.dumps(path) + pickle.dumps((module, name, sig)))
+            payload = (path, str(Path(__file__).resolve().parent), (module, name, sig))
+            child.stdin.write(b"".join(pickle.dumps(part) for part in payload))
             child.stdin.close()
         except Exception:  # the child is gone (or cannot take the types): compile here
             child.kill()

@@ -48,7 +48,6 @@ from spreadarb.results import BacktestResult
 from spreadarb.scanner import rank_passing, scan_records
 from spreadarb.state import MarketFeatures, market_features, seconds_to_ns
 
-
 #: LLVM optimisation level of the engine compiled ahead (numba's default is 3). The event
 #: loop is branchy scalar code that -O3 makes no faster than -O1 (kernel events/s within
 #: 1 % on the hftbacktest-comparison workload and the synthetic day), and -O1 compiles it
