@@ -44,6 +44,8 @@ def jit(
         Inline the function into its callers at numba's IR level (``inline="always"``).
         For small functions called on every event: a call passes every array of its
         tuple arguments as separate machine arguments, which costs more than the body.
+        Elsewhere a plain call is better: each inlined call site is typed and lowered
+        again (numba's compile time), and LLVM inlines small callees by itself.
     refcount
         ``False`` compiles without numba's runtime (NRT): no reference counting of
         arrays, so a function cannot allocate one (numba refuses to compile it).

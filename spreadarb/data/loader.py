@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spreadarb._ahead import enabled as compile_ahead_enabled
 from spreadarb.data.checks import MarketTail, Where, check_table, dtype_ok, is_string_type
 from spreadarb.data.contract import (
     NS_PER_DAY,
@@ -153,6 +154,12 @@ def load(
     symbol_set = _names(symbols, "symbols")
     exchange_set = _names(exchanges, "exchanges")
     dates = _dates(start_ns, end_ns)
+    if compile_ahead_enabled():
+        # Data is loaded to be backtested (or scanned): on a cold numba cache the engine
+        # kernel starts compiling in a child process now, beside this load and the scan.
+        from spreadarb.simulation import start_engine_compile
+
+        start_engine_compile()
 
     # Two passes keep the peak memory near the size of the result: the first reads only the
     # symbols (and ts_local for a window) to size every market's arrays; the second reads,

@@ -163,7 +163,7 @@ class Records(NamedTuple):
     counts: np.ndarray
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def slippage_frac_nb(
     size_usd: float, depth_usd: float, base: float, coef: float, cap: float
 ) -> float:
@@ -342,7 +342,8 @@ def simulate_nb(
     p_side = prints.side
     fee_maker = sx.fee_maker
     # int(0), not 0: numba compiles a callee once per literal argument type, including
-    # the transient literal a counter has before type inference widens it to int64. It
+    # the transient literal a counter has before type inference widens it to int64 (and
+    # once per constant flag: helpers take bool(True), not True, and int(R_...)). It
     # also compiles one per integer width: int() of an int32 or int8 record field keeps
     # its width, so the order senders are called with int(np.int64(...)) arguments (the
     # int() is for mypy) and each compiles once.
@@ -434,7 +435,12 @@ def simulate_nb(
     if rec.counts[4] > 0:
         # The last equity point reflects the final settlement.
         _write_equity(
-            rec.equity[rec.counts[4] - 1], rec.equity[rec.counts[4] - 1]["ts"], p, st, 0.0
+            rec.equity[rec.counts[4] - 1],
+            rec.equity[rec.counts[4] - 1]["ts"],
+            p.starting_capital,
+            st.money,
+            st.ints,
+            0.0,
         )
 
 
@@ -443,14 +449,14 @@ def simulate_nb(
 # ------------------------------------------------------------------------------------------
 
 
-@jit(inline=True, refcount=False, internal=True)
-def _latency(gi: int, exchange: int, sx: Static, p: EngineParams) -> int:
-    if sx.latency_ns.shape[1] == 0:
-        return p.default_latency_ns
-    return int(sx.latency_ns[exchange, gi])
+@jit(refcount=False, internal=True)
+def _latency(gi: int, exchange: int, latency_ns: np.ndarray, default_ns: int) -> int:
+    if latency_ns.shape[1] == 0:
+        return default_ns
+    return int(latency_ns[exchange, gi])
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _new_order(
     t: int,
     trade_id: int,
@@ -515,7 +521,7 @@ def _send_limit(
     is 0, for ``size_usd`` of notional at that price). Returns the order id."""
     row = st.cur_tick[market]
     ex = sx.market_exchange[market]
-    lat = _latency(gi, ex, sx, p)
+    lat = _latency(gi, ex, sx.latency_ns, p.default_latency_ns)
     if side > 0:
         price = book.bid_px[row]
         queue = book.bid_sz[row]
@@ -524,7 +530,9 @@ def _send_limit(
         queue = book.ask_sz[row]
     if qty <= 0.0:
         qty = size_usd / price
-    oid = _new_order(t, tid, market, ex, side, False, purpose, price, qty, queue, lat, timeout, rec)
+    oid = _new_order(
+        t, tid, market, ex, side, bool(False), purpose, price, qty, queue, lat, timeout, rec
+    )
     o = rec.orders[oid]
     k = st.ints[I_WORKING]
     st.ints[I_WORKING] += 1
@@ -539,17 +547,19 @@ def _send_limit(
     wk.traded[k] = 0.0
     _update_live_window(market, wk, st.ints)
     # At arrival the venue matches it against its book first (see _arrive).
-    _schedule(oid, t + 2 * lat, st)
+    _schedule(oid, t + 2 * lat, st.pending_mkt, st.mkt_due, st.ints)
     return oid
 
 
-@jit(inline=True, refcount=False, internal=True)
-def _schedule(oid: int, due: int, st: State) -> None:
+@jit(refcount=False, internal=True)
+def _schedule(
+    oid: int, due: int, pending_mkt: np.ndarray, mkt_due: np.ndarray, ints: np.ndarray
+) -> None:
     """Queue order ``oid`` for the timer at local time ``due`` (execution or arrival)."""
-    k = st.ints[I_PENDING]
-    st.pending_mkt[k] = oid
-    st.mkt_due[k] = due
-    st.ints[I_PENDING] += 1
+    k = ints[I_PENDING]
+    pending_mkt[k] = oid
+    mkt_due[k] = due
+    ints[I_PENDING] += 1
 
 
 @jit(refcount=False, internal=True)
@@ -568,11 +578,13 @@ def _send_market(
     rec: Records,
 ) -> int:
     ex = sx.market_exchange[market]
-    lat = _latency(gi, ex, sx, p)
+    lat = _latency(gi, ex, sx.latency_ns, p.default_latency_ns)
     row = st.cur_tick[market]
     touch = book.ask_px[row] if side > 0 else book.bid_px[row]
-    oid = _new_order(t, tid, market, ex, side, True, purpose, touch, qty, 0.0, lat, 0, rec)
-    _schedule(oid, t + 2 * lat, st)
+    oid = _new_order(
+        t, tid, market, ex, side, bool(True), purpose, touch, qty, 0.0, lat, int(0), rec
+    )
+    _schedule(oid, t + 2 * lat, st.pending_mkt, st.mkt_due, st.ints)
     return oid
 
 
@@ -603,11 +615,11 @@ def _execute_market(
     _fill(o, t, t, touch * (1.0 + slip) if side > 0 else touch * (1.0 - slip), sx.fee_taker[mk])
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _execute_market_orders(
     t: int, book: Book, sx: Static, p: EngineParams, st: State, rec: Records
 ) -> None:
-    k = 0
+    k = int(0)
     while k < st.ints[I_PENDING]:
         if st.mkt_due[k] > t:
             k += 1
@@ -645,7 +657,7 @@ def _arrive(o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: 
     if p.reject_crossed_on_arrival:
         # Post-only: the venue refuses it rather than let it take liquidity.
         o["status"] = O_CANCELLED
-        _drop_working(int(o["id"]), st)
+        _drop_working(int(o["id"]), st.wk, st.ints)
         return
     depth = book.ask_depth[row] if side > 0 else book.bid_depth[row]
     slip = slippage_frac_nb(
@@ -654,14 +666,14 @@ def _arrive(o: np.ndarray, t: int, book: Book, sx: Static, p: EngineParams, st: 
     px = min(touch * (1.0 + slip), limit) if side > 0 else max(touch * (1.0 - slip), limit)
     o["slippage"] = slip
     _fill(o, t, book.ts_exchange[row], px, sx.fee_taker[mk])
-    _drop_working(int(o["id"]), st)
+    _drop_working(int(o["id"]), st.wk, st.ints)
 
 
-@jit(inline=True, refcount=False, internal=True)
-def _drop_working(oid: int, st: State) -> None:
-    for k in range(st.ints[I_WORKING]):
-        if st.wk.oid[k] == oid:
-            _remove_working_at(k, st.wk, st.ints)
+@jit(refcount=False, internal=True)
+def _drop_working(oid: int, wk: Working, ints: np.ndarray) -> None:
+    for k in range(ints[I_WORKING]):
+        if wk.oid[k] == oid:
+            _remove_working_at(k, wk, ints)
             return
 
 
@@ -695,7 +707,7 @@ def _remove_working_at(k: int, wk: Working, ints: np.ndarray) -> None:
     _update_live_window(mk, wk, ints)
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _remove_at(a: np.ndarray, k: int, n: int) -> None:
     """Delete ``a[k]`` from the first ``n`` items, keeping their order."""
     for j in range(k, n - 1):
@@ -774,19 +786,21 @@ def _on_trade(
     return any_fill
 
 
-@jit(inline=True, refcount=False, internal=True)
-def _cancel(oid: int, st: State, rec: Records) -> None:
+# The small helpers take the arrays they use, not the whole state or records: every
+# array of a tuple argument is a separate machine argument at each call site, which numba
+# lowers and LLVM compiles again for every helper and caller (measured 0.04 s of compile
+# per call site of a helper taking all the state, 0.2 s in all here).
+@jit(refcount=False, internal=True)
+def _cancel(oid: int, orders: np.ndarray, wk: Working, ints: np.ndarray) -> None:
     """Take a limit off the working list; an unfilled one becomes cancelled."""
-    if rec.orders[oid]["status"] == O_WORKING:
-        rec.orders[oid]["status"] = O_CANCELLED
-    _drop_working(oid, st)
+    if orders[oid]["status"] == O_WORKING:
+        orders[oid]["status"] = O_CANCELLED
+    _drop_working(oid, wk, ints)
 
 
-@jit(inline=True, refcount=False, internal=True)
-def _known_fill(oid: int, t: int, rec: Records) -> bool:
-    return (
-        oid >= 0 and rec.orders[oid]["status"] == O_FILLED and (rec.orders[oid]["fill_time"] <= t)
-    )
+@jit(refcount=False, internal=True)
+def _known_fill(oid: int, t: int, orders: np.ndarray) -> bool:
+    return oid >= 0 and orders[oid]["status"] == O_FILLED and (orders[oid]["fill_time"] <= t)
 
 
 # ------------------------------------------------------------------------------------------
@@ -845,7 +859,16 @@ def _try_entry(
         elif not projected - size * 2.0 * (slip_l + slip_s) > 0.0:
             reason = R_UNPROFITABLE
     if reason >= 0:
-        _reject(t, sym, sx.market_exchange[ml], sx.market_exchange[ms], reason, -1, rec)
+        _reject(
+            t,
+            sym,
+            sx.market_exchange[ml],
+            sx.market_exchange[ms],
+            reason,
+            int(-1),
+            rec.rejections,
+            rec.counts,
+        )
         return
     tid = rec.counts[0]
     rec.counts[0] += 1
@@ -914,12 +937,19 @@ def _try_entry(
     st.tw[tid, W_TIMER_KIND] = T_HARD_DECIDE
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _reject(
-    t: int, sym: int, ex_long: int, ex_short: int, reason: int, trade_id: int, rec: Records
+    t: int,
+    sym: int,
+    ex_long: int,
+    ex_short: int,
+    reason: int,
+    trade_id: int,
+    rejections: np.ndarray,
+    counts: np.ndarray,
 ) -> None:
-    r = rec.rejections[rec.counts[3]]
-    rec.counts[3] += 1
+    r = rejections[counts[3]]
+    counts[3] += 1
     r["ts"] = t
     r["symbol"] = sym
     r["long_exchange"] = ex_long
@@ -928,7 +958,7 @@ def _reject(
     r["trade_id"] = trade_id
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _leg_entry_column(o: np.ndarray) -> int:
     return W_LONG_ENTRY if o["side"] > 0 else W_SHORT_ENTRY
 
@@ -946,9 +976,9 @@ def _advance(
         if status == PENDING:
             h = tw[tid, W_HARD]
             if tw[tid, W_EASY] < 0:
-                if _known_fill(h, t, rec):
+                if _known_fill(h, t, rec.orders):
                     # Harder leg in (possibly learned after its timeout): post the easier.
-                    _cancel(h, st, rec)
+                    _cancel(h, rec.orders, st.wk, st.ints)
                     tw[tid, _leg_entry_column(rec.orders[h])] = h
                     easier = tr["short_market"] if tr["harder_leg_is_long"] else tr["long_market"]
                     side = -1 if tr["harder_leg_is_long"] else 1
@@ -973,29 +1003,29 @@ def _advance(
                     tw[tid, W_TIMER_KIND] = T_EASY_DECIDE
             else:
                 eo = tw[tid, W_EASY]
-                if tw[tid, W_LEGOUT_ENTRY] < 0 and _known_fill(eo, t, rec):
-                    _cancel(eo, st, rec)
+                if tw[tid, W_LEGOUT_ENTRY] < 0 and _known_fill(eo, t, rec.orders):
+                    _cancel(eo, rec.orders, st.wk, st.ints)
                     tw[tid, _leg_entry_column(rec.orders[eo])] = eo
-                if _known_fill(tw[tid, W_LONG_ENTRY], t, rec) and _known_fill(
-                    tw[tid, W_SHORT_ENTRY], t, rec
+                if _known_fill(tw[tid, W_LONG_ENTRY], t, rec.orders) and _known_fill(
+                    tw[tid, W_SHORT_ENTRY], t, rec.orders
                 ):
                     _activate(tid, t, sx, st, rec)
         elif status == EXITING:
-            long_done = _known_fill(_exit_order(tid, True, st), t, rec)
-            short_done = _known_fill(_exit_order(tid, False, st), t, rec)
+            long_done = _known_fill(_exit_order(tid, bool(True), st.tw), t, rec.orders)
+            short_done = _known_fill(_exit_order(tid, bool(False), st.tw), t, rec.orders)
             if long_done and short_done:
-                _cancel(tw[tid, W_LONG_EXIT], st, rec)
-                _cancel(tw[tid, W_SHORT_EXIT], st, rec)
+                _cancel(tw[tid, W_LONG_EXIT], rec.orders, st.wk, st.ints)
+                _cancel(tw[tid, W_SHORT_EXIT], rec.orders, st.wk, st.ints)
                 _close(tid, t, sx, st, rec)
 
 
-@jit(inline=True, refcount=False, internal=True)
-def _exit_order(tid: int, long_leg: bool, st: State) -> int:
+@jit(refcount=False, internal=True)
+def _exit_order(tid: int, long_leg: bool, tw: np.ndarray) -> int:
     """The order that closes a leg: the exit market order if one was sent, else the limit."""
-    mkt = st.tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT]
+    mkt = tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT]
     if mkt >= 0:
         return mkt
-    return st.tw[tid, W_LONG_EXIT if long_leg else W_SHORT_EXIT]
+    return tw[tid, W_LONG_EXIT if long_leg else W_SHORT_EXIT]
 
 
 @jit(refcount=False, internal=True)
@@ -1016,14 +1046,14 @@ def _activate(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     lr = st.tw[tid, W_LEGOUT_ENTRY]
     if lr >= 0:
         hedge = so if rec.leg_outs[lr]["filled_leg_is_long"] else lo
-        _complete_leg_out(rec.leg_outs[lr], hedge, sx.fee_maker[hedge["market"]], rec)
+        _complete_leg_out(rec.leg_outs[lr], hedge, sx.fee_maker[hedge["market"]], rec.trades)
     st.tw[tid, W_TIMER] = INF
     st.tw[tid, W_TIMER_KIND] = T_NONE
 
 
 @jit(refcount=False, internal=True)
 def _complete_leg_out(
-    lo_rec: np.ndarray, hedge: np.ndarray, maker_fee: float, rec: Records
+    lo_rec: np.ndarray, hedge: np.ndarray, maker_fee: float, trades: np.ndarray
 ) -> None:
     """Hedge price and cost of a leg-out: worse price than intended, plus the taker fee
     paid over the maker fee the limit would have paid."""
@@ -1036,11 +1066,11 @@ def _complete_leg_out(
         + hedge["fee"]
         - maker_fee * intended * qty
     )
-    trade = rec.trades[lo_rec["trade_id"]]
+    trade = trades[lo_rec["trade_id"]]
     trade["leg_out_cost"] += lo_rec["cost"]
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _new_leg_out(
     tid: int,
     on_exit: bool,
@@ -1078,28 +1108,29 @@ def _on_timer(
     tw[tid, W_TIMER_KIND] = T_NONE
     if kind == T_HARD_DECIDE:
         h = tw[tid, W_HARD]
-        if not _known_fill(h, t, rec):
-            _cancel(h, st, rec)
+        if not _known_fill(h, t, rec.orders):
+            _cancel(h, rec.orders, st.wk, st.ints)
             tr["status"] = REJECTED
             _reject(
                 tr["opportunity_ts"],
-                tr["symbol"],
-                tr["long_exchange"],
-                tr["short_exchange"],
-                R_HARDER_LEG_UNFILLED,
+                int(np.int64(tr["symbol"])),
+                int(np.int64(tr["long_exchange"])),
+                int(np.int64(tr["short_exchange"])),
+                int(R_HARDER_LEG_UNFILLED),
                 tid,
-                rec,
+                rec.rejections,
+                rec.counts,
             )
     elif kind == T_EASY_DECIDE:
         eo = tw[tid, W_EASY]
-        if not _known_fill(eo, t, rec):
+        if not _known_fill(eo, t, rec.orders):
             # Leg-out: the harder leg is in, the easier one is not. Hedge it at market.
-            _cancel(eo, st, rec)
+            _cancel(eo, rec.orders, st.wk, st.ints)
             o = rec.orders[eo]
             h = rec.orders[tw[tid, W_HARD]]
             tw[tid, W_LEGOUT_ENTRY] = _new_leg_out(
                 tid,
-                False,
+                bool(False),
                 h["side"] > 0,
                 h["fill_time"],
                 o["price"],
@@ -1124,15 +1155,15 @@ def _on_timer(
     elif kind == T_EXIT_DECIDE:
         for long_leg in (True, False):
             lim = tw[tid, W_LONG_EXIT if long_leg else W_SHORT_EXIT]
-            if not _known_fill(lim, t, rec):
-                _cancel(lim, st, rec)
+            if not _known_fill(lim, t, rec.orders):
+                _cancel(lim, rec.orders, st.wk, st.ints)
                 o = rec.orders[lim]
                 other = tw[tid, W_SHORT_EXIT if long_leg else W_LONG_EXIT]
-                if _known_fill(other, t, rec):
+                if _known_fill(other, t, rec.orders):
                     # Exit leg-out: the other leg's exit filled, this one did not.
                     tw[tid, W_LEGOUT_EXIT] = _new_leg_out(
                         tid,
-                        True,
+                        bool(True),
                         not long_leg,
                         rec.orders[other]["fill_time"],
                         o["price"],
@@ -1156,7 +1187,7 @@ def _on_timer(
                 tw[tid, W_LONG_EXIT_MKT if long_leg else W_SHORT_EXIT_MKT] = mkt
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _close_spread_bps(tid: int, book: Book, st: State, rec: Records) -> float:
     """Spread at the prices that would close the position: short ask vs long bid."""
     tr = rec.trades[tid]
@@ -1165,7 +1196,7 @@ def _close_spread_bps(tid: int, book: Book, st: State, rec: Records) -> float:
     return (ask_short - bid_long) / (0.5 * (ask_short + bid_long)) * 1e4
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _unrealized(tid: int, book: Book, st: State, rec: Records) -> float:
     """PnL if both open legs were closed at the touch now, after fees paid and funding."""
     tr = rec.trades[tid]
@@ -1181,7 +1212,7 @@ def _unrealized(tid: int, book: Book, st: State, rec: Records) -> float:
     return total
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _funding_8h(row: int, book: Book) -> float:
     return book.funding_rate[row] * 28_800.0 / book.funding_interval_s[row]
 
@@ -1339,8 +1370,8 @@ def _close(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     tr = rec.trades[tid]
     le = rec.orders[tw[tid, W_LONG_ENTRY]]
     se = rec.orders[tw[tid, W_SHORT_ENTRY]]
-    lx = rec.orders[_exit_order(tid, True, st)]
-    sx_ = rec.orders[_exit_order(tid, False, st)]
+    lx = rec.orders[_exit_order(tid, bool(True), st.tw)]
+    sx_ = rec.orders[_exit_order(tid, bool(False), st.tw)]
     lr_in = tw[tid, W_LEGOUT_ENTRY]
     lr_out = tw[tid, W_LEGOUT_EXIT]
     long_hedged_in = lr_in >= 0 and not rec.leg_outs[lr_in]["filled_leg_is_long"]
@@ -1349,7 +1380,7 @@ def _close(tid: int, t: int, sx: Static, st: State, rec: Records) -> None:
     short_hedged_out = lr_out >= 0 and rec.leg_outs[lr_out]["filled_leg_is_long"]
     if lr_out >= 0:
         hedge = lx if long_hedged_out else sx_
-        _complete_leg_out(rec.leg_outs[lr_out], hedge, sx.fee_maker[hedge["market"]], rec)
+        _complete_leg_out(rec.leg_outs[lr_out], hedge, sx.fee_maker[hedge["market"]], rec.trades)
     ml = le["market"]
     ms = se["market"]
     l_in, l_out, l_fee, l_slip = _leg_terms(
@@ -1411,7 +1442,7 @@ def _settle_funding(mk: int, t: int, book: Book, st: State, rec: Records) -> Non
             col = W_LONG_FUNDED if long_leg else W_SHORT_FUNDED
             if tw[tid, col] >= due:
                 continue
-            out = _exit_order(tid, long_leg, st)
+            out = _exit_order(tid, long_leg, st.tw)
             if (
                 out >= 0
                 and rec.orders[out]["status"] == O_FILLED
@@ -1424,15 +1455,22 @@ def _settle_funding(mk: int, t: int, book: Book, st: State, rec: Records) -> Non
             tw[tid, col] = due
 
 
-@jit(inline=True, refcount=False, internal=True)
-def _write_equity(r: np.ndarray, t: int, p: EngineParams, st: State, unrealized: float) -> None:
+@jit(refcount=False, internal=True)
+def _write_equity(
+    r: np.ndarray,
+    t: int,
+    starting_capital: float,
+    money: np.ndarray,
+    ints: np.ndarray,
+    unrealized: float,
+) -> None:
     r["ts"] = t
-    r["available_capital"] = st.money[M_AVAILABLE]
-    r["allocated"] = st.money[M_ALLOCATED]
-    r["realized_pnl"] = st.money[M_REALIZED]
+    r["available_capital"] = money[M_AVAILABLE]
+    r["allocated"] = money[M_ALLOCATED]
+    r["realized_pnl"] = money[M_REALIZED]
     r["unrealized_pnl"] = unrealized
-    r["equity"] = p.starting_capital + st.money[M_REALIZED] + unrealized
-    r["open_trades"] = st.ints[I_OPEN]
+    r["equity"] = starting_capital + money[M_REALIZED] + unrealized
+    r["open_trades"] = ints[I_OPEN]
 
 
 @jit(refcount=False, internal=True)
@@ -1440,14 +1478,14 @@ def _record_equity(t: int, book: Book, p: EngineParams, st: State, rec: Records)
     unrealized = 0.0
     for k in range(st.ints[I_OPEN]):
         unrealized += _unrealized(st.open_ids[k], book, st, rec)
-    _write_equity(rec.equity[rec.counts[4]], t, p, st, unrealized)
+    _write_equity(rec.equity[rec.counts[4]], t, p.starting_capital, st.money, st.ints, unrealized)
     rec.counts[4] += 1
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _release_finished(st: State, rec: Records) -> None:
     """Closed or rejected trades give their capital back (with their PnL)."""
-    k = 0
+    k = int(0)
     while k < st.ints[I_OPEN]:
         tid = st.open_ids[k]
         tr = rec.trades[tid]
@@ -1464,7 +1502,7 @@ def _release_finished(st: State, rec: Records) -> None:
             k += 1
 
 
-@jit(inline=True, refcount=False, internal=True)
+@jit(refcount=False, internal=True)
 def _update_next_timer(st: State) -> None:
     nxt = INF
     for k in range(st.ints[I_OPEN]):
@@ -1495,21 +1533,22 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
         tr = rec.trades[tid]
         for col in (W_HARD, W_EASY, W_LONG_EXIT, W_SHORT_EXIT):
             if tw[tid, col] >= 0:
-                _cancel(tw[tid, col], st, rec)
+                _cancel(tw[tid, col], rec.orders, st.wk, st.ints)
         le = tw[tid, W_LONG_ENTRY]
         se = tw[tid, W_SHORT_ENTRY]
-        long_in = _known_fill(le, INF - 1, rec)
-        short_in = _known_fill(se, INF - 1, rec)
+        long_in = _known_fill(le, INF - 1, rec.orders)
+        short_in = _known_fill(se, INF - 1, rec.orders)
         if tr["status"] == PENDING and not long_in and not short_in:
             tr["status"] = REJECTED
             _reject(
                 tr["opportunity_ts"],
-                tr["symbol"],
-                tr["long_exchange"],
-                tr["short_exchange"],
-                R_HARDER_LEG_UNFILLED,
+                int(np.int64(tr["symbol"])),
+                int(np.int64(tr["long_exchange"])),
+                int(np.int64(tr["short_exchange"])),
+                int(R_HARDER_LEG_UNFILLED),
                 tid,
-                rec,
+                rec.rejections,
+                rec.counts,
             )
             continue
         if tr["status"] == PENDING:
@@ -1526,7 +1565,7 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
                 intended = book.bid_px[row] if missing_long else book.ask_px[row]
                 qty = tr["position_size_usd"] / intended
             tw[tid, W_LEGOUT_ENTRY] = _new_leg_out(
-                tid, False, not missing_long, h["fill_time"], intended, qty, rec
+                tid, bool(False), not missing_long, h["fill_time"], intended, qty, rec
             )
             hedge = _send_market(
                 t,
@@ -1548,7 +1587,7 @@ def _end_of_data(t: int, book: Book, sx: Static, p: EngineParams, st: State, rec
             tr["exit_reason"] = X_END_OF_DATA
             tr["exit_signal_time"] = t
         for long_leg in (True, False):
-            out = _exit_order(tid, long_leg, st)
+            out = _exit_order(tid, long_leg, st.tw)
             if out >= 0 and rec.orders[out]["status"] == O_FILLED:
                 continue
             entry = rec.orders[tw[tid, W_LONG_ENTRY if long_leg else W_SHORT_ENTRY]]
