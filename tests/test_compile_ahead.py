@@ -43,21 +43,22 @@ print(kernel.stats.cache_hits.total(), kernel.stats.cache_misses.total())
 """
 
 
+def _probe(code: str, cache: Path, flag: str) -> str:
+    """Stdout of ``python -c code`` in a fresh process with the JIT on, numba's cache in
+    ``cache`` and ``SPREADARB_COMPILE_AHEAD=flag``."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "SPREADARB_COMPILE_AHEAD": flag}
+    env.pop("SPREADARB_DISABLE_JIT", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT
+    )
+    return out.stdout
+
+
 @pytest.mark.parametrize(("flag", "expected"), [("1", "1 0"), ("0", "0 1")])
 def test_the_child_compiles_into_the_cache_the_parent_loads(tmp_path, flag, expected):
     """With an empty cache the kernel is compiled by the child and loaded from the cache
     by the parent (one hit, no miss); disabled, the parent compiles it (one miss)."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "SPREADARB_COMPILE_AHEAD": flag}
-    env.pop("SPREADARB_DISABLE_JIT", None)
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=ROOT,
-    )
-    assert out.stdout.split("\n")[-2] == expected
+    assert _probe(_PROBE, tmp_path, flag).split("\n")[-2] == expected
 
 
 _LOAD_PROBE = """
@@ -115,14 +116,4 @@ other.wait()
 def test_a_child_of_another_process_is_waited_for_not_doubled(tmp_path):
     """While another process's child compiles the kernel (its marker names a live pid),
     no second child starts, and wait() returns once that child is done."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "SPREADARB_COMPILE_AHEAD": "1"}
-    env.pop("SPREADARB_DISABLE_JIT", None)
-    out = subprocess.run(
-        [sys.executable, "-c", _MARKER_PROBE],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=ROOT,
-    )
-    assert out.stdout.split("\n")[:-1] == ["0 1", "True True"]
+    assert _probe(_MARKER_PROBE, tmp_path, "1").split("\n")[:-1] == ["0 1", "True True"]
