@@ -539,9 +539,10 @@ def atr_nb(
         raise ValueError("high, low and close must have the same length")
     atr = np.full(n_bars, np.nan, dtype=np.float64)
     falling = np.zeros(n_bars, dtype=np.bool_)
-    # True ranges of the non-empty bars, averaged over the last n with the same
-    # subtraction-free two-stack scheme as _rolling_moments: trs[lo:hi] is the window,
-    # suffix[i] = sum(trs[i:mid]) for the front part and back = sum(trs[mid:hi]).
+    # True ranges of the non-empty bars, averaged over the last n without subtracting
+    # (a two-stack scheme; _rolling_moments splits at fixed blocks instead, as its windows
+    # are in time): trs[lo:hi] is the window, suffix[i] = sum(trs[i:mid]) for the front
+    # part and back = sum(trs[mid:hi]).
     trs = np.empty(n_bars, dtype=np.float64)
     suffix = np.empty(n_bars, dtype=np.float64)
     lo = 0

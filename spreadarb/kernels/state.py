@@ -1,10 +1,10 @@
-"""As-of rows of a symbol's venues on the scan grid, their mids and the legs (SPEC §3).
+"""As-of rows of a symbol's venues on the scan grid, their median mid and the legs (SPEC §3).
 
-:func:`spreadarb.state.symbol_state` computes the rolling statistics of a market with
-the kernels of :mod:`spreadarb.kernels.rolling`; :func:`venue_asof_nb` then walks the
-grid once per venue and records which ticker row is the as-of quote at every scan
-time. The scan kernel reads the ticker columns at those rows for the two legs it picks,
-so no per-venue copy of every ticker column on the grid is ever written (on the SPEC §8
+:func:`venue_asof_nb` walks the grid once per venue and records which ticker row is the
+as-of quote at every scan time; :func:`spreadarb.state.symbol_state` then evaluates the
+rolling statistics of :mod:`spreadarb.kernels.rolling` where each venue is a leg. The
+scan kernel reads the ticker columns at those rows for the two legs it picks, so no
+per-venue copy of every ticker column on the grid is ever written (on the SPEC §8
 day those copies were 1.2 GB per scan). Same conventions as
 :mod:`spreadarb.kernels.rolling` (int64 ns, non-decreasing ``ts`` and ``grid``). The
 module is self-contained: numba's on-disk cache does not notice when a jitted function
