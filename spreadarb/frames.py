@@ -60,6 +60,7 @@ def records_frame(
     *,
     times: Sequence[str] = (),
     labels: Mapping[str, Sequence[str]] | None = None,
+    copy: bool = True,
 ) -> pd.DataFrame:
     """A DataFrame with one column per record field.
 
@@ -73,19 +74,37 @@ def records_frame(
     labels
         Integer code fields to turn into categoricals with these categories (code ``i``
         is ``labels[field][i]``; -1 becomes missing).
+    copy
+        False: the other columns are views of ``records`` (no copy; strided, one value
+        per record), only for records that nothing else holds (those of a fresh scan):
+        the frame keeps them alive and writes to its columns may land in them. Column
+        operations then read strided memory (a mean of one column of a day's
+        opportunity log is about 2.5x slower, 20 ms); ``frame.copy()`` makes the
+        columns contiguous.
     """
     import pandas as pd
 
-    columns = record_columns(records)
+    if copy:
+        columns = record_columns(records)
+    else:
+        columns = {name: records[name] for name in records.dtype.names or ()}
+        # The fields converted below are read several times each: one tiled pass over
+        # the records makes them contiguous first.
+        converted = [*times, *(labels or {})]
+        if converted:
+            columns.update(record_columns(records[converted]))
     # copy=False: each column stays its own block, so pandas does not copy every field
     # once more to consolidate them into 2-D blocks.
     frame = pd.DataFrame(columns, copy=False)
     for col in times:
         values = columns[col]
-        stamps = pd.to_datetime(np.where(values >= 0, values, 0), unit="ns", utc=True)
-        frame[col] = pd.Series(stamps).where(values >= 0)
+        stamps = values.astype("datetime64[ns]")
+        unset = values < 0
+        if unset.any():
+            stamps[unset] = np.datetime64("NaT")
+        frame[col] = pd.DatetimeIndex(stamps, tz="UTC").array
     for col, categories in (labels or {}).items():
         frame[col] = pd.Categorical.from_codes(
-            np.asarray(columns[col], dtype=np.int64), dtype=pd.CategoricalDtype(list(categories))
+            columns[col], dtype=pd.CategoricalDtype(list(categories))
         )
     return frame

@@ -28,9 +28,9 @@ from spreadarb.data.dataset import Dataset
 from spreadarb.kernels.liquidation import liquidation_cluster_distance_nb
 from spreadarb.kernels.rolling import (
     atr_nb,
+    rolling_lag_sums_at_nb,
     rolling_mean_at_nb,
     rolling_weighted_moments_at_nb,
-    window_bounds_nb,
 )
 from spreadarb.kernels.state import venue_asof_nb
 
@@ -51,11 +51,16 @@ def scan_grid(dataset: Dataset, interval_s: float) -> np.ndarray:
     before the end of the requested window, or the last ticker when the window is open.
     Empty when there are no tickers.
     """
-    ts = dataset.tickers["ts_local"]
-    if ts.size == 0:
+    tickers = dataset.tickers
+    if len(tickers) == 0:
         return np.empty(0, dtype=np.int64)
     step = seconds_to_ns(interval_s)
-    first, last = int(ts.min()), int(ts.max())
+    # ts_local is non-decreasing within a market (the data contract): the extremes are
+    # among the markets' first and last rows, no pass over every ticker needed.
+    ts = tickers["ts_local"]
+    has = tickers.counts() > 0
+    first = int(ts[tickers.offsets[:-1][has]].min())
+    last = int(ts[tickers.offsets[1:][has] - 1].max())
     if dataset.start_ns is not None:
         first = max(first, dataset.start_ns)
     if dataset.end_ns is not None:
@@ -154,8 +159,8 @@ def _exchange_latency_ms(
     The pooled window's mean is the sum of each market's window sums over the sum of
     their counts, so the markets' rows are never merged into one time order (the sort
     was most of the cost). Lags are whole nanoseconds, so the sums are exact in int64
-    (prefix sums wrap around, but a window's difference of them is exact whenever the
-    window's own sum fits) and the mean is the correctly rounded quotient.
+    (the running sum of a window wraps around as rows enter and leave, but it is exact
+    whenever the window's own sum fits) and the mean is the correctly rounded quotient.
     """
     tickers = dataset.tickers
     window = seconds_to_ns(params.latency_window_s)
@@ -164,17 +169,10 @@ def _exchange_latency_ms(
     largest = 0
     for market in np.flatnonzero(dataset.market_exchange == exchange):
         rows = tickers.rows(int(market))
-        ts = tickers["ts_local"][rows]
-        lag = ts - tickers["ts_exchange"][rows]
-        if lag.size:
-            largest = max(largest, int(np.abs(lag).max()))
-        prefix = np.zeros(lag.size + 1, dtype=np.int64)
-        np.cumsum(lag, out=prefix[1:])
-        start, stop = window_bounds_nb(ts, grid, window)
-        sums += prefix[stop]
-        sums -= prefix[start]
-        counts += stop
-        counts -= start
+        bound = rolling_lag_sums_at_nb(
+            tickers["ts_local"][rows], tickers["ts_exchange"][rows], grid, window, sums, counts
+        )
+        largest = max(largest, int(bound))
     if counts.size and largest * int(counts.max()) >= 2**63:
         raise ValueError(
             f"exchange {dataset.exchanges[exchange]!r}: ts_local - ts_exchange reaches "
@@ -231,17 +229,23 @@ def bars_hlc(
     high = np.full(n_bars, np.nan)
     low = np.full(n_bars, np.nan)
     close = np.full(n_bars, np.nan)
-    bar = (ts - start_ns) // bar_ns
-    keep = (ts >= start_ns) & (bar < n_bars) & np.isfinite(price)
-    bar, price = bar[keep], price[keep]
-    if bar.size == 0:
+    finite = np.isfinite(price)
+    if not finite.all():
+        ts, price = ts[finite], price[finite]
+    # ts is sorted: each bar's rows are one run, found by a search per bar edge.
+    edges = start_ns + bar_ns * np.arange(n_bars + 1, dtype=np.int64)
+    bounds = np.searchsorted(ts, edges, side="left")
+    first, stop = bounds[:-1], bounds[1:]
+    used = np.flatnonzero(stop > first)
+    if used.size == 0:
         return high, low, close
-    first = np.flatnonzero(np.r_[True, bar[1:] != bar[:-1]])
-    last = np.r_[first[1:], bar.size] - 1
-    used = bar[first]
-    high[used] = np.maximum.reduceat(price, first)
-    low[used] = np.minimum.reduceat(price, first)
-    close[used] = price[last]
+    # Between two non-empty bars every bar is empty, so each reduceat segment (from one
+    # used bar's first row to the next's) is exactly one bar's rows.
+    inside = price[bounds[0] : bounds[-1]]
+    segments = first[used] - bounds[0]
+    high[used] = np.maximum.reduceat(inside, segments)
+    low[used] = np.minimum.reduceat(inside, segments)
+    close[used] = price[stop[used] - 1]
     return high, low, close
 
 

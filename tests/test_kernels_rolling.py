@@ -22,6 +22,7 @@ from spreadarb.kernels.rolling import (
     atr_nb,
     bars_nb,
     rolling_count_at_nb,
+    rolling_lag_sums_at_nb,
     rolling_mean_at_nb,
     rolling_weighted_moments_at_nb,
     window_bounds_nb,
@@ -156,6 +157,41 @@ def test_window_bounds_and_count_match_searchsorted(case):
         assert_same(got, stop - start)
 
 
+@given(case=timelines(), data=st.data())
+def test_lag_sums_match_prefix_sums_over_window_bounds(case, data):
+    ts, grid, window = case
+    lags = np.array(
+        data.draw(st.lists(st.integers(-(10**12), 10**12), min_size=ts.size, max_size=ts.size)),
+        dtype=np.int64,
+    )
+    start = np.searchsorted(ts, grid - window, side="right")
+    stop = np.searchsorted(ts, grid, side="right")
+    prefix = np.r_[0, np.cumsum(lags)]
+    seen = lags[: stop.max(initial=0)]
+    for body in (rolling_lag_sums_at_nb, rolling_lag_sums_at_nb.py_func):
+        # Added to what is there: a caller pools several row sets.
+        sums = np.full(grid.size, 7, dtype=np.int64)
+        counts = np.full(grid.size, 2, dtype=np.int64)
+        largest = body(ts, ts - lags, grid, window, sums, counts)
+        assert_same(sums, prefix[stop] - prefix[start] + 7)
+        assert_same(counts, stop - start + 2)
+        assert largest == int(np.abs(seen).max(initial=0))
+
+
+def test_lag_sums_are_exact_when_running_totals_wrap_around():
+    # Each window's sum (two lags) fits in int64; the running total, which takes a row
+    # in before it lets the oldest out (three lags), wraps around.
+    lag = 2**62 - 1
+    ts = np.arange(16, dtype=np.int64) * 10
+    grid = ts.copy()
+    sums = np.zeros(16, dtype=np.int64)
+    counts = np.zeros(16, dtype=np.int64)
+    largest = rolling_lag_sums_at_nb(ts, ts - lag, grid, 20, sums, counts)
+    assert largest == lag
+    assert counts.tolist() == [1] + [2] * 15
+    assert sums.tolist() == [lag] + [2 * lag] * 15
+
+
 def test_window_edges_are_half_open():
     ts = np.array([10, 20, 20, 30], dtype=np.int64)
     grid = np.array([20, 30, 40], dtype=np.int64)
@@ -169,6 +205,17 @@ def test_window_start_saturates_instead_of_wrapping():
     grid = np.array([-(2**63) + 10, 0], dtype=np.int64)
     for got in both(rolling_count_at_nb, ts, grid, 2**62):
         assert got.tolist() == [1, 1]
+
+
+def test_lag_sums_reject_bad_arguments():
+    z = np.zeros(2, np.int64)
+    for body in (rolling_lag_sums_at_nb, rolling_lag_sums_at_nb.py_func):
+        with pytest.raises(ValueError, match="window_ns"):
+            body(z, z, z, -1, z.copy(), z.copy())
+        with pytest.raises(ValueError, match="earlier"):
+            body(z, z[:1], z, 1, z.copy(), z.copy())
+        with pytest.raises(ValueError, match="sums and counts"):
+            body(z, z, z, 1, z[:1].copy(), z.copy())
 
 
 @pytest.mark.parametrize("kernel", [window_bounds_nb, rolling_count_at_nb])

@@ -41,6 +41,7 @@ __all__ = [
     "atr_nb",
     "bars_nb",
     "rolling_count_at_nb",
+    "rolling_lag_sums_at_nb",
     "rolling_mean_at_nb",
     "rolling_weighted_moments_at_nb",
     "window_bounds_nb",
@@ -169,6 +170,81 @@ def rolling_count_at_nb(ts: np.ndarray, grid: np.ndarray, window_ns: int) -> np.
     """
     start, stop = window_bounds_nb(ts, grid, window_ns)
     return stop - start
+
+
+@jit
+def rolling_lag_sums_at_nb(
+    ts: np.ndarray,
+    earlier: np.ndarray,
+    grid: np.ndarray,
+    window_ns: int,
+    sums: np.ndarray,
+    counts: np.ndarray,
+) -> int:
+    """Add each window's sum of ``ts - earlier`` to ``sums`` and its row count to ``counts``.
+
+    For every grid time ``g``, the rows with ts in ``(g - window_ns, g]`` add their lags
+    ``ts[i] - earlier[i]`` to ``sums[k]`` and their number to ``counts[k]``: a caller
+    pools several row sets (an exchange's markets) by calling it once per set. int64
+    arithmetic wraps around, so ``sums[k]`` is exact whenever the true total fits in
+    int64 (checked by the caller with the returned bound). Equivalent to ``start, stop =
+    window_bounds_nb(ts, grid, window_ns)``, ``prefix = np.r_[0, np.cumsum(ts -
+    earlier)]``, ``sums += prefix[stop] - prefix[start]`` and ``counts += stop - start``,
+    in one pass and no temporary arrays.
+
+    Parameters
+    ----------
+    ts
+        Shape ``(n,)``, int64 ns, non-decreasing: row timestamps (``ts_local``).
+    earlier
+        Shape ``(n,)``, int64 ns: the time each row is lagged from (``ts_exchange``).
+    grid
+        Shape ``(m,)``, int64 ns, non-decreasing: window end times.
+    window_ns
+        Window length, ns, ``>= 0``.
+    sums, counts
+        Shape ``(m,)``, int64: added to in place.
+
+    Returns
+    -------
+    int
+        The largest ``|ts[i] - earlier[i]|`` over the rows in some window (0 if none).
+
+    Raises
+    ------
+    ValueError
+        ``window_ns < 0``, or arrays of mismatched lengths.
+    """
+    w = np.int64(window_ns)
+    if w < 0:
+        raise ValueError("window_ns must be >= 0")
+    n = ts.shape[0]
+    m = grid.shape[0]
+    if earlier.shape[0] != n:
+        raise ValueError("earlier must have the same length as ts")
+    if sums.shape[0] != m or counts.shape[0] != m:
+        raise ValueError("sums and counts must have the length of grid")
+    largest = np.int64(0)
+    total = np.int64(0)  # lags of rows lo:hi
+    lo = 0
+    hi = 0
+    for k in range(m):
+        g = grid[k]
+        left = _window_start(g, w)
+        while hi < n and ts[hi] <= g:
+            lag = ts[hi] - earlier[hi]
+            if lag > largest:
+                largest = lag
+            elif -lag > largest:
+                largest = -lag
+            total += lag
+            hi += 1
+        while lo < hi and ts[lo] <= left:
+            total -= ts[lo] - earlier[lo]
+            lo += 1
+        sums[k] += total
+        counts[k] += hi - lo
+    return int(largest)
 
 
 @jit(inline=True)

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from spreadarb._jit import jit
+from spreadarb.kernels.prefetch import prefetch, prefetch_for_write
 from spreadarb.kernels.scoring import (
     centred_score_nb,
     confidence_nb,
@@ -39,6 +40,10 @@ UNPROFITABLE_AFTER_SLIPPAGE = 8
 THIN_BOOK = 9
 
 EIGHT_HOURS_S = 8 * 3600
+
+#: Scan times ahead whose legs' ticker rows are prefetched (their ``(J, m)`` inputs
+#: twice as far ahead, since the rows are read from there).
+PREFETCH_AHEAD = 8
 
 
 class ScanParams(NamedTuple):
@@ -170,6 +175,32 @@ def scan_symbol_nb(
     """
     m = grid.shape[0]
     for k in range(m):
+        # Each leg's reads are cache misses (which venues are the legs changes from one
+        # scan time to the next): start loading those of the scan times ahead.
+        far = k + 2 * PREFETCH_AHEAD
+        if far < m and legs[0, far] >= 0:
+            for j in (legs[0, far], legs[1, far]):
+                prefetch(rows, j, far)
+                prefetch(vwap, j, far)
+                prefetch(vwap_sd, j, far)
+                prefetch(oi_avg, j, far)
+                prefetch(latency_ms, venue_exchange[j], far)
+                prefetch(exchange_stale, venue_exchange[j], far)
+        near = k + PREFETCH_AHEAD
+        if near < m:
+            prefetch_for_write(out, near)
+        if near < m and legs[0, near] >= 0:
+            for j in (legs[0, near], legs[1, near]):
+                row = rows[j, near]
+                prefetch(ts, row)
+                prefetch(bid_px, row)
+                prefetch(ask_px, row)
+                prefetch(bid_depth, row)
+                prefetch(ask_depth, row)
+                prefetch(funding_rate, row)
+                prefetch(predicted_rate, row)
+                prefetch(funding_interval_s, row)
+                prefetch(open_interest, row)
         g = grid[k]
         # Bars start at multiples of bar_ns, so (g - start) // bar_ns is this difference
         # of bar numbers: one integer division per grid time instead of one per leg.

@@ -128,7 +128,7 @@ def venue_asof_nb(
     size = max(n_venues, 1)
     bid = np.empty(size, dtype=np.float64)
     ask = np.empty(size, dtype=np.float64)
-    ordered = np.empty(size, dtype=np.float64)  # the known mids, sorted by insertion
+    known = np.empty(size, dtype=np.float64)  # the mids that are not NaN
     for k in range(m):
         count = 0
         for j in range(n_venues):
@@ -144,18 +144,25 @@ def venue_asof_nb(
             mid = 0.5 * (b + a)
             if math.isnan(mid):
                 continue
-            i = count
-            while i > 0 and ordered[i - 1] > mid:
-                ordered[i] = ordered[i - 1]
-                i -= 1
-            ordered[i] = mid
+            known[count] = mid
             count += 1
         if count == 0:
             median_mid[k] = np.nan
-        elif count % 2 == 1:
-            median_mid[k] = ordered[(count - 1) // 2]
         else:
-            median_mid[k] = (ordered[count // 2 - 1] + ordered[count // 2]) / 2
+            # The middle two by rank (ties by position), counted without branches: the
+            # mids come in random order, and sorting them mispredicted most comparisons.
+            low_rank = (count - 1) // 2
+            high_rank = count // 2
+            low = 0.0
+            high = 0.0
+            for i in range(count):
+                x = known[i]
+                rank = 0
+                for q in range(count):
+                    rank += (known[q] < x) | ((known[q] == x) & (q < i))
+                low = x if rank == low_rank else low
+                high = x if rank == high_rank else high
+            median_mid[k] = low if low_rank == high_rank else (low + high) / 2
         lo, hi = choose_pair_nb(bid, ask)
         legs[0, k] = lo
         legs[1, k] = hi
