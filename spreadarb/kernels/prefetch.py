@@ -23,8 +23,8 @@ __all__ = ["prefetch", "prefetch_for_write"]
 def prefetch(values: np.ndarray, *index: int) -> None:
     """Hint that ``values[index]`` will be read soon (no effect outside compiled code).
 
-    ``index`` has one integer per dimension of ``values``. An index out of bounds is
-    harmless: a prefetch never faults and reads nothing into the program.
+    ``index`` has one integer per dimension of ``values`` (1-D or 2-D). An index out of
+    bounds is harmless: a prefetch never faults and reads nothing into the program.
     """
 
 
@@ -40,84 +40,75 @@ if not JIT_DISABLED:
     from llvmlite import ir
     from numba import types
     from numba.core import cgutils
-    from numba.extending import intrinsic, overload
+    from numba.extending import lower_builtin, type_callable
 
+    # Typed and lowered directly (numba's low-level extension API) rather than through
+    # @overload: an overload compiles a small jitted body for every combination of
+    # argument types, 0.2 s of a cold start for these hints.
     _I32 = ir.IntType(32)
+    _BYTE_POINTER = ir.IntType(8).as_pointer()
 
-    @intrinsic
-    def _prefetch(typingctx: Any, values: Any, index: Any) -> Any:
-        if not (
-            isinstance(values, types.Array)
-            and isinstance(index, types.BaseTuple)
-            and len(index) == values.ndim
-            and all(isinstance(t, types.Integer) for t in index)
-        ):
+    def _hint(builder: Any, pointer: Any, write: int) -> None:
+        """``llvm.prefetch``: read (0) or write (1), keep in every cache level, data."""
+        hint = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [_BYTE_POINTER, _I32, _I32, _I32]),
+            "llvm.prefetch.p0",
+        )
+        builder.call(hint, [pointer, _I32(write), _I32(3), _I32(1)])
+
+    def _element_pointer(
+        context: Any, builder: Any, array_type: Any, array: Any, index_types: Any, indices: Any
+    ) -> Any:
+        array = context.make_array(array_type)(context, builder, array)
+        indices = [
+            context.cast(builder, value, t, types.intp)
+            for value, t in zip(indices, index_types, strict=True)
+        ]
+        pointer = cgutils.get_item_pointer(
+            context, builder, array_type, array, indices, wraparound=False
+        )
+        return builder.bitcast(pointer, _BYTE_POINTER)
+
+    @type_callable(prefetch)
+    def _type_prefetch(context: Any) -> Any:
+        # Plain positional parameters (numba lowers a typer's ``*args`` as one tuple);
+        # numba drops the unused trailing ones from the signature. Up to 2-D.
+        def typer(values: Any, i0: Any, i1: Any = None) -> Any:
+            index = (i0,) if i1 is None else (i0, i1)
+            if (
+                isinstance(values, types.Array)
+                and len(index) == values.ndim
+                and all(isinstance(t, types.Integer) for t in index)
+            ):
+                return types.none
             return None
 
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            array_type, index_type = signature.args
-            array = context.make_array(array_type)(context, builder, args[0])
-            indices = [
-                context.cast(builder, value, t, types.intp)
-                for value, t in zip(
-                    cgutils.unpack_tuple(builder, args[1], array_type.ndim), index_type, strict=True
-                )
-            ]
-            pointer = cgutils.get_item_pointer(
-                context, builder, array_type, array, indices, wraparound=False
-            )
-            byte_pointer = ir.IntType(8).as_pointer()
-            hint = cgutils.get_or_insert_function(
-                builder.module,
-                ir.FunctionType(ir.VoidType(), [byte_pointer, _I32, _I32, _I32]),
-                "llvm.prefetch.p0",
-            )
-            # Read (0), keep in every cache level (3), data cache (1).
-            builder.call(hint, [builder.bitcast(pointer, byte_pointer), _I32(0), _I32(3), _I32(1)])
-            return context.get_dummy_value()
+        return typer
 
-        return types.void(values, index), codegen
+    @lower_builtin(prefetch, types.Array, types.VarArg(types.Integer))
+    def _lower_prefetch(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        pointer = _element_pointer(
+            context, builder, signature.args[0], args[0], signature.args[1:], args[1:]
+        )
+        _hint(builder, pointer, 0)
+        return context.get_dummy_value()
 
-    @intrinsic
-    def _prefetch_lines(typingctx: Any, records: Any, i: Any) -> Any:
-        if not (
-            isinstance(records, types.Array) and records.ndim == 1 and isinstance(i, types.Integer)
-        ):
-            return None
+    @type_callable(prefetch_for_write)
+    def _type_prefetch_for_write(context: Any) -> Any:
+        def typer(records: Any, i: Any) -> Any:
+            ok = isinstance(records, types.Array) and records.ndim == 1
+            return types.none if ok and isinstance(i, types.Integer) else None
 
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            array_type, index_type = signature.args
-            array = context.make_array(array_type)(context, builder, args[0])
-            index = context.cast(builder, args[1], index_type, types.intp)
-            pointer = cgutils.get_item_pointer(
-                context, builder, array_type, array, [index], wraparound=False
-            )
-            byte_pointer = ir.IntType(8).as_pointer()
-            start = builder.bitcast(pointer, byte_pointer)
-            hint = cgutils.get_or_insert_function(
-                builder.module,
-                ir.FunctionType(ir.VoidType(), [byte_pointer, _I32, _I32, _I32]),
-                "llvm.prefetch.p0",
-            )
-            size = context.get_abi_sizeof(context.get_data_type(array_type.dtype))
-            # Every 64-byte line from the first byte to the last (write (1), all levels).
-            for offset in [*range(0, size, 64), size - 1]:
-                line = builder.gep(start, [ir.Constant(ir.IntType(64), offset)])
-                builder.call(hint, [line, _I32(1), _I32(3), _I32(1)])
-            return context.get_dummy_value()
+        return typer
 
-        return types.void(records, i), codegen
-
-    @overload(prefetch_for_write)
-    def _prefetch_for_write_overload(records: Any, i: Any) -> Any:
-        def impl(records: Any, i: Any) -> None:  # pragma: no cover - compiled
-            _prefetch_lines(records, i)
-
-        return impl
-
-    @overload(prefetch)
-    def _prefetch_overload(values: Any, *index: Any) -> Any:
-        def impl(values: Any, *index: Any) -> None:  # pragma: no cover - compiled
-            _prefetch(values, index)
-
-        return impl
+    @lower_builtin(prefetch_for_write, types.Array, types.Integer)
+    def _lower_prefetch_for_write(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        start = _element_pointer(
+            context, builder, signature.args[0], args[0], signature.args[1:], args[1:]
+        )
+        size = context.get_abi_sizeof(context.get_data_type(signature.args[0].dtype))
+        # Every 64-byte line from the element's first byte to its last.
+        for offset in [*range(0, size, 64), size - 1]:
+            _hint(builder, builder.gep(start, [ir.Constant(ir.IntType(64), offset)]), 1)
+        return context.get_dummy_value()
