@@ -263,7 +263,9 @@ def scan(
         ``projected_profit_after_slippage``, ...), the sub-scores ``score_*``, the hard
         constraint flags, ``passed``, the first failing ``reason`` (categorical; ``passed``
         when it passed) and ``rank`` (1..top_n among passing rows of the scan time, NA
-        otherwise). See ``docs/strategy.md``.
+        otherwise). See ``docs/strategy.md``. With pandas, the numeric columns are views
+        of the scan's own record array, not copies (half the memory; a column is strided:
+        ``frame.copy()`` makes them contiguous).
     """
     if backend not in ("pandas", "polars"):
         raise ValueError(f"backend must be 'pandas' or 'polars', got {backend!r}")

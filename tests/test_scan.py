@@ -409,6 +409,26 @@ def test_scan_is_deterministic_and_polars_backend_agrees(synth_root):
         spreadarb.scan(ds, backend="arrow")  # type: ignore[arg-type]
 
 
+def test_scan_frame_views_the_records_and_equals_a_copied_frame():
+    from pathlib import Path
+
+    from spreadarb.scanner import records_to_frame
+
+    ds = spreadarb.load(Path(__file__).resolve().parents[1] / "data" / "sample")
+    records = scan_records(ds)
+    viewed = records_to_frame(records, ds.symbols, ds.exchanges, copy=False)
+    copied = records_to_frame(records.copy(), ds.symbols, ds.exchanges)
+    pd.testing.assert_frame_equal(viewed, copied)
+    pd.testing.assert_frame_equal(spreadarb.scan(ds), copied)
+    assert (viewed["passed"] & viewed["rank"].notna()).any()
+    # Numeric columns are views of the log (no copy); the copied frame's are not.
+    assert np.shares_memory(viewed["spread_bps"].to_numpy(), records)
+    assert not np.shares_memory(copied["spread_bps"].to_numpy(), records)
+    # A frame column a user overwrites is that frame's; the copied frame is untouched.
+    viewed.loc[0, "spread_bps"] = 1e9
+    assert copied.loc[0, "spread_bps"] != 1e9
+
+
 @pytest.mark.slow
 def test_whole_scan_without_jit_gives_identical_records(synth_root, tmp_path):
     """The plain-Python bodies of every kernel on the way agree with the compiled ones."""
