@@ -169,9 +169,12 @@ def _exchange_latency_ms(
     largest = 0
     for market in np.flatnonzero(dataset.market_exchange == exchange):
         rows = tickers.rows(int(market))
-        bound = rolling_lag_sums_at_nb(
-            tickers["ts_local"][rows], tickers["ts_exchange"][rows], grid, window, sums, counts
-        )
+        # Sums wrap around by design (checked below); with JIT disabled the kernel's
+        # Python body would warn about it.
+        with np.errstate(over="ignore"):
+            bound = rolling_lag_sums_at_nb(
+                tickers["ts_local"][rows], tickers["ts_exchange"][rows], grid, window, sums, counts
+            )
         largest = max(largest, int(bound))
     if counts.size and largest * int(counts.max()) >= 2**63:
         raise ValueError(
