@@ -57,10 +57,8 @@ def scan_grid(dataset: Dataset, interval_s: float) -> np.ndarray:
     step = seconds_to_ns(interval_s)
     # ts_local is non-decreasing within a market (the data contract): the extremes are
     # among the markets' first and last rows, no pass over every ticker needed.
-    ts = tickers["ts_local"]
-    has = tickers.counts() > 0
-    first = int(ts[tickers.offsets[:-1][has]].min())
-    last = int(ts[tickers.offsets[1:][has] - 1].max())
+    _, firsts, lasts = tickers.ends("ts_local")
+    first, last = int(firsts.min()), int(lasts.max())
     if dataset.start_ns is not None:
         first = max(first, dataset.start_ns)
     if dataset.end_ns is not None:

@@ -58,6 +58,14 @@ class MarketTable:
         """Rows per market."""
         return np.diff(self.offsets)
 
+    def ends(self, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(has, first, last)``: which markets have rows, and ``column`` at the first and
+        last row of each of those (in stored order; for ``ts_local``, the market's first
+        and last time)."""
+        has = self.counts() > 0
+        values = self.columns[column]
+        return has, values[self.offsets[:-1][has]], values[self.offsets[1:][has] - 1]
+
     def __repr__(self) -> str:
         return (
             f"MarketTable({self.name!r}, {len(self):,} rows, {self.offsets.size - 1} markets, "
@@ -190,13 +198,12 @@ class Dataset:
         """One row per market: row counts per table and the first/last ``ts_local``."""
         import pandas as pd
 
-        ts = self.tickers["ts_local"]
         first = np.full(self.n_markets, np.iinfo(np.int64).min, dtype=np.int64)
         last = first.copy()
         counts = self.tickers.counts()
-        has = counts > 0
-        first[has] = ts[self.tickers.offsets[:-1][has]]
-        last[has] = ts[self.tickers.offsets[1:][has] - 1]
+        has, firsts, lasts = self.tickers.ends("ts_local")
+        first[has] = firsts
+        last[has] = lasts
         return pd.DataFrame(
             {
                 "exchange": [e for e, _ in self.markets()],
