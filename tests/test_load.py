@@ -144,3 +144,16 @@ def test_bad_requests_are_refused_clearly(small_dataset, kwargs, message):
 def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         spreadarb.load(tmp_path / "absent")
+
+
+def test_dataset_summary_first_and_last_times_are_each_markets_extremes():
+    from pathlib import Path
+
+    ds = spreadarb.load(Path(__file__).resolve().parents[1] / "data" / "sample")
+    summary = ds.summary()
+    ts = ds.tickers["ts_local"]
+    for m in range(ds.n_markets):
+        rows = ts[ds.tickers.rows(m)]
+        assert summary["tickers"][m] == rows.size
+        assert summary["first_ts_local"][m].value == rows.min()
+        assert summary["last_ts_local"][m].value == rows.max()
