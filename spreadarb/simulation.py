@@ -164,7 +164,17 @@ def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     of the concatenation), so the stream is deterministic.
     """
     tk, tr = dataset.tickers, dataset.trades
-    bad = first_unsorted_run_nb(tk["ts_local"], tr["ts_local"], tk.offsets, tr.offsets)
+    ticker_ts, trade_ts = tk["ts_local"], tr["ts_local"]
+    # A windowed merge of the per-market runs, in parts of the time range merged in
+    # threads (the kernel releases the GIL): measured 2.7 s on the SPEC §8 day against
+    # 4.4-5 s for a stable argsort of the concatenation plus the gathers of each column.
+    # A stream too small to split is sorted by numpy instead: as fast in one thread, and
+    # a first backtest of a small dataset then compiles neither kernel (0.4 s of CPU).
+    parts = merge_parts(ticker_ts.size + trade_ts.size, os.cpu_count() or 1)
+    if parts == 1:
+        bad = first_unsorted_run(ticker_ts, trade_ts, tk.offsets, tr.offsets)
+    else:
+        bad = first_unsorted_run_nb(ticker_ts, trade_ts, tk.offsets, tr.offsets)
     if bad >= 0:
         table = "tickers" if bad < dataset.n_markets else "trades"
         exchange, symbol = dataset.markets()[bad % dataset.n_markets]
@@ -172,11 +182,7 @@ def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             f"{table} of {exchange} {symbol}: ts_local decreases; every market's rows must be "
             "in ts_local order (spreadarb.load guarantees it)"
         )
-    # A windowed merge of the per-market runs: measured 2.7 s on the SPEC §8 day against
-    # 4.4-5 s for a stable argsort of the concatenation plus the gathers of each column.
-    # Parts of the time range are merged in threads (the kernel releases the GIL).
-    parts = min(os.cpu_count() or 1, MAX_MERGE_THREADS)
-    return merge_events(tk["ts_local"], tr["ts_local"], tk.offsets, tr.offsets, parts)
+    return merge_events(ticker_ts, trade_ts, tk.offsets, tr.offsets, parts)
 
 
 #: dtypes of the event stream's columns: time, kind, row, market.
@@ -185,6 +191,38 @@ EVENT_DTYPES = (np.int64, np.int8, np.int64, np.int32)
 #: Threads of the event merge at most, and the stream size below which one is used.
 MAX_MERGE_THREADS = 8
 MIN_EVENTS_PER_MERGE_THREAD = 1 << 20
+
+
+def merge_parts(
+    n_events: int, cores: int, *, min_events_per_part: int = MIN_EVENTS_PER_MERGE_THREAD
+) -> int:
+    """Time ranges the event merge is cut into: one per core, up to
+    :data:`MAX_MERGE_THREADS`, each of at least ``min_events_per_part`` events."""
+    parts = min(cores, MAX_MERGE_THREADS, n_events // max(1, min_events_per_part))
+    return max(1, parts)
+
+
+def first_unsorted_run(
+    ticker_ts: np.ndarray,
+    trade_ts: np.ndarray,
+    ticker_offsets: np.ndarray,
+    trade_offsets: np.ndarray,
+) -> int:
+    """:func:`~spreadarb.kernels.events.first_unsorted_run_nb` in numpy (its test oracle
+    is the kernel): the first run whose times decrease, -1 when none does."""
+    n_markets = ticker_offsets.size - 1
+    first = []
+    for ts, offsets in ((ticker_ts, ticker_offsets), (trade_ts, trade_offsets)):
+        drops = np.flatnonzero(ts[1:] < ts[:-1]) + 1  # rows below the row before them
+        drops = drops[~np.isin(drops, offsets)]  # a run's first row starts afresh
+        first.append(
+            int(np.searchsorted(offsets, drops[0], side="right")) - 1 if drops.size else n_markets
+        )
+    tickers, trades = first
+    if tickers == trades == n_markets:
+        return -1
+    # The kernel's order: market by market, a market's tickers before its trades.
+    return tickers if tickers <= trades else n_markets + trades
 
 
 def merge_events(
@@ -198,21 +236,23 @@ def merge_events(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every ticker and trade in local-time order: (ts, kind, row, market), as the stable
     argsort of the concatenated times (ties: tickers before trades, then market order,
-    then row order); merged by :func:`~spreadarb.kernels.events.merge_part_nb` as up to
-    ``parts`` time ranges in parallel threads (the output does not depend on ``parts``).
+    then row order).
 
-    The ranges are cut at quantiles of a sample of the times, so each holds about as many
-    events; every event of a range precedes every event of the next, so the parts are
-    independent and written side by side into the output columns.
+    Merged by :func:`~spreadarb.kernels.events.merge_part_nb` as up to ``parts`` time
+    ranges in parallel threads, or by numpy's stable argsort when that is one range (the
+    output depends on neither). The ranges are cut at quantiles of a sample of the
+    times, so each holds about as many events; every event of a range precedes every
+    event of the next, so the parts are independent and written side by side into the
+    output columns.
     """
     n = ticker_ts.size + trade_ts.size
-    parts = max(1, min(parts, n // max(1, min_events_per_part)))
-    splits = np.empty(0, dtype=np.int64)
-    if parts > 1:
-        step = max(1, n // 4096)
-        sample = np.concatenate([ticker_ts[::step], trade_ts[::step]])
-        splits = np.unique(np.quantile(sample, np.arange(1, parts) / parts, method="lower"))
-        splits = splits[splits > sample.min()].astype(np.int64)
+    parts = merge_parts(n, parts, min_events_per_part=min_events_per_part)
+    if parts == 1:
+        return _sorted_stream(ticker_ts, trade_ts, ticker_offsets, trade_offsets)
+    step = max(1, n // 4096)
+    sample = np.concatenate([ticker_ts[::step], trade_ts[::step]])
+    splits = np.unique(np.quantile(sample, np.arange(1, parts) / parts, method="lower"))
+    splits = splits[splits > sample.min()].astype(np.int64)
     bounds = run_bounds_nb(ticker_ts, trade_ts, ticker_offsets, trade_offsets, splits)
     starts = np.concatenate([[0], np.cumsum((bounds[1:] - bounds[:-1]).sum(axis=1))])
     ts, kind, row, market = (np.empty(n, dtype=d) for d in EVENT_DTYPES)
@@ -238,6 +278,28 @@ def merge_events(
         with ThreadPoolExecutor(n_parts) as pool:
             list(pool.map(merge, range(n_parts)))
     return ts, kind, row, market
+
+
+def _sorted_stream(
+    ticker_ts: np.ndarray,
+    trade_ts: np.ndarray,
+    ticker_offsets: np.ndarray,
+    trade_offsets: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The event stream by numpy's stable argsort of the concatenated times (timsort:
+    it finds the runs of the markets and merges them)."""
+    n_tickers = ticker_ts.size
+    times = np.concatenate([ticker_ts, trade_ts]).astype(np.int64, copy=False)
+    order = np.argsort(times, kind="stable")
+    is_trade = order >= n_tickers
+    row = np.where(is_trade, order - n_tickers, order)
+    markets = np.concatenate(
+        [
+            np.repeat(np.arange(ticker_offsets.size - 1, dtype=np.int32), np.diff(ticker_offsets)),
+            np.repeat(np.arange(trade_offsets.size - 1, dtype=np.int32), np.diff(trade_offsets)),
+        ]
+    )
+    return times[order], is_trade.astype(np.int8), row.astype(np.int64), markets[order]
 
 
 @dataclass(frozen=True)

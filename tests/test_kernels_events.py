@@ -4,6 +4,7 @@ numpy construction of the event stream."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,7 +13,7 @@ from spreadarb.kernels.events import (
     merge_part_nb,
     run_bounds_nb,
 )
-from spreadarb.simulation import merge_events
+from spreadarb.simulation import first_unsorted_run, merge_events
 
 
 def merge_one_part(tk_ts, tr_ts, tk_off, tr_off, window, python=False):
@@ -90,13 +91,30 @@ def test_empty_stream_and_single_time():
     np.testing.assert_array_equal(got[2], [0, 1, 2, 0, 1])
 
 
-def test_an_unsorted_run_is_found():
+@pytest.mark.parametrize("find", [first_unsorted_run_nb, first_unsorted_run])
+def test_an_unsorted_run_is_found(find):
     tk = np.array([1, 2, 3, 5, 4], np.int64)
     tr = np.array([1, 2], np.int64)
-    assert first_unsorted_run_nb(tk, tr, np.array([0, 3, 5]), np.array([0, 1, 2])) == 1
+    assert find(tk, tr, np.array([0, 3, 5]), np.array([0, 1, 2])) == 1
     tr_bad = np.array([2, 1], np.int64)
     ok_tk = np.sort(tk)
-    assert first_unsorted_run_nb(ok_tk, tr_bad, np.array([0, 3, 5]), np.array([0, 2, 2])) == 2
+    assert find(ok_tk, tr_bad, np.array([0, 3, 5]), np.array([0, 2, 2])) == 2
+    # A run may start below the end of the one before it.
+    assert find(np.array([5, 1], np.int64), tr, np.array([0, 1, 2]), np.array([0, 1, 2])) == -1
+
+
+@given(markets(), st.lists(st.integers(0, 60), max_size=3), st.booleans())
+def test_the_numpy_unsorted_run_check_agrees_with_the_kernel(data, swaps, in_trades):
+    """Rows swapped with the next anywhere (within a run, or across two runs' boundary)."""
+    tk_ts, tr_ts, tk_off, tr_off = data
+    ts = (tr_ts if in_trades else tk_ts).copy()
+    for i in swaps:
+        if i + 1 < ts.size:
+            ts[i], ts[i + 1] = ts[i + 1], ts[i]
+    tk, tr = (tk_ts, ts) if in_trades else (ts, tr_ts)
+    assert first_unsorted_run(tk, tr, tk_off, tr_off) == first_unsorted_run_nb(
+        tk, tr, tk_off, tr_off
+    )
 
 
 @given(markets(), st.integers(1, 5))

@@ -39,6 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from spreadarb._jit import jit
+from spreadarb.kernels.byref import by_ref
 
 INF = np.iinfo(np.int64).max
 
@@ -324,11 +325,17 @@ def simulate_nb(
     grid = sx.grid
     m = grid.shape[0]
     n_cand = cand.ts.shape[0]
+    # The helpers take the tuples by reference (kernels/byref.py): by value, each call
+    # passed some 300 machine arguments, and compiling that was most of the engine's.
+    book_r, sx_r, p_r, st_r, rec_r = by_ref(book), by_ref(sx), by_ref(p), by_ref(st), by_ref(rec)
+    cand_r = by_ref(cand)
     # Arrays of the hot path, bound once (with reference counting on, each tuple-field
     # read in the loop cost atomic updates; bound locals keep the loop's loads plain).
     ints = st.ints
     cur_tick = st.cur_tick
-    wk = st.wk
+    # A reference too: the event handlers and the helpers behind them (order removal)
+    # then compile once, for the type the other helpers pass.
+    wk = st_r.wk
     live_from = wk.live_from
     live_to = wk.live_to
     orders = rec.orders
@@ -371,7 +378,7 @@ def simulate_nb(
                     # The due time is tested here, not only in the callee: the call alone cost
                     # about 0.3 us per quote while a position was open, 10x the hot path.
                     # int64: ev_market is int32 and the grid step passes an int64 (one compile).
-                    _settle_funding(int(np.int64(mk)), t, book, st, rec)
+                    _settle_funding(int(np.int64(mk)), t, book_r, st_r, rec_r)
                 cur_tick[mk] = row
                 if live_from[mk] <= t < live_to[mk]:
                     filled = _on_ticker(
@@ -401,37 +408,39 @@ def simulate_nb(
             e += 1
             if not filled:
                 continue
-            _advance(t, gi, book, sx, p, st, rec)
+            _advance(t, gi, book_r, sx_r, p_r, st_r, rec_r)
         elif st.ints[I_NEXT_TIMER] <= t:
-            _execute_market_orders(t, book, sx, p, st, rec)
+            _execute_market_orders(t, book_r, sx_r, p_r, st_r, rec_r)
             for k in range(st.ints[I_OPEN]):
                 tid = st.open_ids[k]
                 if st.tw[tid, W_TIMER] <= t:
-                    _on_timer(tid, t, gi, book, sx, p, st, rec)
-            _advance(t, gi, book, sx, p, st, rec)
+                    _on_timer(tid, t, gi, book_r, sx_r, p_r, st_r, rec_r)
+            _advance(t, gi, book_r, sx_r, p_r, st_r, rec_r)
         else:
             if st.ints[I_OPEN] > 0:
                 for mk in range(st.cur_tick.shape[0]):
-                    _settle_funding(mk, t, book, st, rec)
+                    _settle_funding(mk, t, book_r, st_r, rec_r)
             is_last = g == m - 1
             for k in range(st.ints[I_OPEN]):
                 tid = st.open_ids[k]
                 if rec.trades[tid]["status"] == ACTIVE:
-                    reason = X_END_OF_DATA if is_last else _exit_signal(tid, book, p, st, rec)
+                    reason = X_END_OF_DATA
+                    if not is_last:
+                        reason = _exit_signal(tid, book_r, p_r, st_r, rec_r)
                     if reason != X_NONE:
-                        _start_exit(tid, t, g, reason, book, sx, p, st, rec)
+                        _start_exit(tid, t, g, reason, book_r, sx_r, p_r, st_r, rec_r)
             while c < n_cand and cand.ts[c] < t:
                 c += 1
             while c < n_cand and cand.ts[c] == t:
                 if not is_last:
-                    _try_entry(c, t, g, cand, book, sx, p, st, rec)
+                    _try_entry(c, t, g, cand_r, book_r, sx_r, p_r, st_r, rec_r)
                 c += 1
-            _record_equity(t, book, p, st, rec)
+            _record_equity(t, book_r, p_r, st_r, rec_r)
             g += 1
-        _release_finished(st, rec)
-        _update_next_timer(st)
-    _end_of_data(last_t, book, sx, p, st, rec)
-    _release_finished(st, rec)
+        _release_finished(st_r, rec_r)
+        _update_next_timer(st_r)
+    _end_of_data(last_t, book_r, sx_r, p_r, st_r, rec_r)
+    _release_finished(st_r, rec_r)
     if rec.counts[4] > 0:
         # The last equity point reflects the final settlement.
         _write_equity(
@@ -786,10 +795,8 @@ def _on_trade(
     return any_fill
 
 
-# The small helpers take the arrays they use, not the whole state or records: every
-# array of a tuple argument is a separate machine argument at each call site, which numba
-# lowers and LLVM compiles again for every helper and caller (measured 0.04 s of compile
-# per call site of a helper taking all the state, 0.2 s in all here).
+# The small helpers take the arrays they use, not the whole state or records: the inlined
+# event handlers call them with what they hold.
 @jit(refcount=False, internal=True)
 def _cancel(oid: int, orders: np.ndarray, wk: Working, ints: np.ndarray) -> None:
     """Take a limit off the working list; an unfilled one becomes cancelled."""
