@@ -49,9 +49,10 @@ if not JIT_DISABLED:
         def __init__(self, tuple_type: Any) -> None:
             self.dtype = tuple_type
             # The name goes into every mangled symbol that takes one: the tuple's own
-            # name is hundreds of characters, so a checksum of it stands in.
-            digest = zlib.crc32(str(tuple_type).encode())
-            name = f"Ref[{tuple_type.instance_class.__name__}:{digest:08x}]"
+            # name is hundreds of characters, so 64 bits of checksums of it stand in.
+            text = str(tuple_type).encode()
+            digest = f"{zlib.crc32(text):08x}{zlib.adler32(text):08x}"
+            name = f"Ref[{tuple_type.instance_class.__name__}:{digest}]"
             super().__init__(name=name)
 
         @property
