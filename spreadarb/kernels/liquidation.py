@@ -107,8 +107,12 @@ def liquidation_cluster_distance_nb(
     threshold = float(min_cluster_usd)
     log_q = math.log1p(bucket_bps * 1e-4)
 
-    bucket = np.zeros(n, dtype=np.int64)
-    usable = np.zeros(n, dtype=np.bool_)
+    # np.empty, then a fill: numba compiles np.zeros and np.full as functions of their own
+    # for each dtype, 0.1 s each of a cold start (docs/development.md).
+    bucket = np.empty(n, dtype=np.int64)
+    bucket[:] = 0
+    usable = np.empty(n, dtype=np.bool_)
+    usable[:] = False
     for i in range(n):
         px = float(liq_px[i])
         if math.isfinite(px) and px > 0.0 and math.isfinite(float(liq_usd[i])):
@@ -121,9 +125,12 @@ def liquidation_cluster_distance_nb(
     while cap < 2 * n:
         cap *= 2
     mask = cap - 1
-    keys = np.zeros(cap, dtype=np.int64)
-    taken = np.zeros(cap, dtype=np.bool_)
-    slot = np.zeros(n, dtype=np.int64)
+    keys = np.empty(cap, dtype=np.int64)
+    keys[:] = 0
+    taken = np.empty(cap, dtype=np.bool_)
+    taken[:] = False
+    slot = np.empty(n, dtype=np.int64)
+    slot[:] = 0
     for i in range(n):
         if usable[i]:
             b = bucket[i]
@@ -135,13 +142,18 @@ def liquidation_cluster_distance_nb(
             taken[h] = True
             keys[h] = b
             slot[i] = h
-    usd_by_slot = np.zeros(cap, dtype=np.float64)
-    rows_by_slot = np.zeros(cap, dtype=np.int64)
-    occupied = np.zeros(cap, dtype=np.int64)  # slots with rows in the window
-    where = np.zeros(cap, dtype=np.int64)  # position of a slot in ``occupied``
+    usd_by_slot = np.empty(cap, dtype=np.float64)
+    usd_by_slot[:] = 0.0
+    rows_by_slot = np.empty(cap, dtype=np.int64)
+    rows_by_slot[:] = 0
+    occupied = np.empty(cap, dtype=np.int64)  # slots with rows in the window
+    occupied[:] = 0
+    where = np.empty(cap, dtype=np.int64)  # position of a slot in ``occupied``
+    where[:] = 0
     n_occupied = 0
     n_clusters = 0
-    out = np.full(m, np.nan, dtype=np.float64)
+    out = np.empty(m, dtype=np.float64)
+    out[:] = np.nan
     lo = 0
     hi = 0
     for k in range(m):

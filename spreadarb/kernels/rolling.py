@@ -314,9 +314,14 @@ def _rolling_moments(
     if not unit_weights and weights.shape[0] != n:
         raise ValueError("weights must have the same length as ts")
     m = grid.shape[0]
-    sum_w = np.zeros(m, dtype=np.float64)
-    mean = np.full(m, np.nan, dtype=np.float64)
-    std = np.full(m, np.nan, dtype=np.float64)
+    # np.empty, then a fill: numba compiles np.zeros and np.full as functions of their own
+    # for each dtype, 0.1 s each of a cold start (docs/development.md).
+    sum_w = np.empty(m, dtype=np.float64)
+    sum_w[:] = 0.0
+    mean = np.empty(m, dtype=np.float64)
+    mean[:] = np.nan
+    std = np.empty(m, dtype=np.float64)
+    std[:] = np.nan
     if w == 0:
         return sum_w, mean, std  # every window (t, t] is empty
 
@@ -533,11 +538,16 @@ def bars_nb(
     n = ts.shape[0]
     if price.shape[0] != n:
         raise ValueError("price must have the same length as ts")
-    open_ = np.full(nb, np.nan, dtype=np.float64)
-    high = np.full(nb, np.nan, dtype=np.float64)
-    low = np.full(nb, np.nan, dtype=np.float64)
-    close = np.full(nb, np.nan, dtype=np.float64)
-    count = np.zeros(nb, dtype=np.int64)
+    open_ = np.empty(nb, dtype=np.float64)
+    open_[:] = np.nan
+    high = np.empty(nb, dtype=np.float64)
+    high[:] = np.nan
+    low = np.empty(nb, dtype=np.float64)
+    low[:] = np.nan
+    close = np.empty(nb, dtype=np.float64)
+    close[:] = np.nan
+    count = np.empty(nb, dtype=np.int64)
+    count[:] = 0
     for i in range(n):
         t = ts[i]
         if t < start:
@@ -613,8 +623,10 @@ def atr_nb(
     n_bars = close.shape[0]
     if high.shape[0] != n_bars or low.shape[0] != n_bars:
         raise ValueError("high, low and close must have the same length")
-    atr = np.full(n_bars, np.nan, dtype=np.float64)
-    falling = np.zeros(n_bars, dtype=np.bool_)
+    atr = np.empty(n_bars, dtype=np.float64)
+    atr[:] = np.nan
+    falling = np.empty(n_bars, dtype=np.bool_)
+    falling[:] = False
     # True ranges of the non-empty bars, averaged over the last n without subtracting
     # (a two-stack scheme; _rolling_moments splits at fixed blocks instead, as its windows
     # are in time): trs[lo:hi] is the window, suffix[i] = sum(trs[i:mid]) for the front
