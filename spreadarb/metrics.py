@@ -68,15 +68,17 @@ def max_drawdown(ts: np.ndarray, equity: np.ndarray) -> tuple[float, float, floa
     worst = int(np.argmin(drawdown))
     usd = float(-drawdown[worst])
     frac = usd / float(peak[worst]) if peak[worst] > 0 else 0.0
-    under = drawdown < 0
-    longest = 0
-    start = -1
-    for i, below in enumerate(under):
-        if below and start < 0:
-            start = i - 1 if i > 0 else 0
-        if start >= 0 and (not below or i == under.size - 1):
-            longest = max(longest, int(ts[i] - ts[start]))
-            start = -1
+    # Each spell below the peak runs from the point before its first (the peak; the
+    # first point if the data starts below) to the first point back at the peak, or the
+    # last point if it never gets back.
+    edges = np.diff((drawdown < 0).astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    first_below = np.flatnonzero(edges == 1)
+    back = np.flatnonzero(edges == -1)  # one past each spell's last point below
+    if first_below.size == 0:
+        return usd, frac, 0.0
+    begin = np.maximum(first_below - 1, 0)
+    end = np.minimum(back, equity.size - 1)
+    longest = int((ts[end] - ts[begin]).max())
     return usd, frac, longest / NS_PER_S
 
 
@@ -92,16 +94,9 @@ def holding_time_distribution(seconds: np.ndarray) -> dict[str, float]:
         out.update(dict.fromkeys(("min", "p10", "p25", "p50", "p75", "p90", "max"), math.nan))
         return out
     out["mean"] = float(np.mean(seconds))
-    for key, q in (
-        ("min", 0),
-        ("p10", 10),
-        ("p25", 25),
-        ("p50", 50),
-        ("p75", 75),
-        ("p90", 90),
-        ("max", 100),
-    ):
-        out[key] = float(np.percentile(seconds, q))
+    keys = ("min", "p10", "p25", "p50", "p75", "p90", "max")
+    quantiles = np.percentile(seconds, [0, 10, 25, 50, 75, 90, 100])
+    out.update(zip(keys, map(float, quantiles), strict=True))
     return out
 
 
@@ -123,10 +118,11 @@ def latency_statistics(
         stale = ~(latency_ms <= max_latency_ms)
     widths = np.diff(grid, append=grid[-1:]) if grid.size else np.empty(0, dtype=np.int64)
     n = latency_ms.size
+    p50, p99 = map(float, np.percentile(known, [50, 99])) if known.size else (nan, nan)
     return {
         "mean_ms": float(known.mean()) if known.size else nan,
-        "p50_ms": float(np.percentile(known, 50)) if known.size else nan,
-        "p99_ms": float(np.percentile(known, 99)) if known.size else nan,
+        "p50_ms": p50,
+        "p99_ms": p99,
         "max_ms": float(known.max()) if known.size else nan,
         "stale_fraction": float(stale.mean()) if n else 0.0,
         "stale_time_s": float(widths[stale].sum()) / NS_PER_S if n else 0.0,
@@ -161,15 +157,17 @@ def portfolio_metrics(result: BacktestResult) -> dict[str, Any]:
     entry_leg_outs = int((~result.leg_out_records["on_exit"]).sum())
     held = (closed["exit_time"] - closed["entry_time"]) / NS_PER_S
     opp = result.opportunity_records
+    by_reason = np.bincount(opp["reason"], minlength=len(REASON_LABELS))
     scan_reasons = {
-        REASON_LABELS[code]: int((opp["reason"] == code).sum())
+        REASON_LABELS[code]: int(by_reason[code])
         for code in range(len(REASON_LABELS))
         if code != Reason.PASSED
     }
-    rejections = result.rejection_records
+    by_rejection = np.bincount(
+        result.rejection_records["reason"], minlength=len(REJECT_REASON_LABELS)
+    )
     backtest_reasons = {
-        label: int((rejections["reason"] == code).sum())
-        for code, label in enumerate(REJECT_REASON_LABELS)
+        label: int(by_rejection[code]) for code, label in enumerate(REJECT_REASON_LABELS)
     }
     latency = {
         name: latency_statistics(

@@ -115,26 +115,13 @@ def entry_candidates(records: np.ndarray, dataset: Dataset, config: StrategyConf
     sel, score, rank = sel[keep], score[keep], rank[keep]
     order = np.lexsort((rank, sel["ts"]))
     sel, score = sel[order], score[order]
-    market_of = {
-        key: m
-        for m, key in enumerate(
-            zip(dataset.market_exchange.tolist(), dataset.market_symbol.tolist(), strict=True)
-        )
-    }
-    long_market = np.array(
-        [
-            market_of[(e, s)]
-            for e, s in zip(sel["long_exchange"].tolist(), sel["symbol"].tolist(), strict=True)
-        ],
-        dtype=np.int64,
-    )
-    short_market = np.array(
-        [
-            market_of[(e, s)]
-            for e, s in zip(sel["short_exchange"].tolist(), sel["symbol"].tolist(), strict=True)
-        ],
-        dtype=np.int64,
-    )
+    # Market of each (exchange, symbol) pair; -1 where the dataset has none.
+    market_of = np.full((len(dataset.exchanges), len(dataset.symbols)), -1, dtype=np.int64)
+    market_of[dataset.market_exchange, dataset.market_symbol] = np.arange(dataset.n_markets)
+    long_market = market_of[sel["long_exchange"], sel["symbol"]]
+    short_market = market_of[sel["short_exchange"], sel["symbol"]]
+    if (long_market < 0).any() or (short_market < 0).any():
+        raise ValueError("scan records name a leg on a market the dataset does not have")
     names = dataset.exchanges
     harder = np.array(
         [[config.harder_leg(a, b) == a for b in names] for a in names], dtype=bool
