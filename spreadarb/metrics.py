@@ -137,8 +137,30 @@ def _fill_rate(orders: np.ndarray, purpose: OrderPurpose) -> tuple[float, int]:
     return (filled / sent.size if sent.size else math.nan), filled
 
 
-def portfolio_metrics(result: BacktestResult) -> dict[str, Any]:
-    """Every metric of SPEC §6 for a backtest result (formulas: ``docs/metrics.md``)."""
+def venue_latency_statistics(result: BacktestResult) -> dict[str, dict[str, float]]:
+    """:func:`latency_statistics` of every venue of a backtest result, by name.
+
+    They depend only on the result's market features (grid, latency, ``max_latency_ms``),
+    not on the rest of its config: a sweep computes them once per feature set.
+    """
+    return {
+        name: latency_statistics(
+            result.grid,
+            result.latency_ms[e] if result.latency_ms.size else np.empty(0),
+            result.config.max_latency_ms,
+        )
+        for e, name in enumerate(result.dataset_exchanges)
+    }
+
+
+def portfolio_metrics(
+    result: BacktestResult, *, latency: dict[str, dict[str, float]] | None = None
+) -> dict[str, Any]:
+    """Every metric of SPEC §6 for a backtest result (formulas: ``docs/metrics.md``).
+
+    ``latency``: the result's :func:`venue_latency_statistics`, when the caller has them
+    already (computed here otherwise).
+    """
     t = result.trade_records
     closed = t[t["status"] == TradeStatus.CLOSED]
     wins = int((closed["pnl_net"] > 0).sum())
@@ -169,14 +191,8 @@ def portfolio_metrics(result: BacktestResult) -> dict[str, Any]:
     backtest_reasons = {
         label: int(by_rejection[code]) for code, label in enumerate(REJECT_REASON_LABELS)
     }
-    latency = {
-        name: latency_statistics(
-            result.grid,
-            result.latency_ms[e] if result.latency_ms.size else np.empty(0),
-            result.config.max_latency_ms,
-        )
-        for e, name in enumerate(result.dataset_exchanges)
-    }
+    if latency is None:
+        latency = venue_latency_statistics(result)
     return {
         "starting_capital": capital,
         "final_equity": capital + cumulative,

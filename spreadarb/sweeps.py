@@ -33,7 +33,7 @@ import numpy as np
 from spreadarb._io import atomic_write_text
 from spreadarb.config import ConfigError, StrategyConfig
 from spreadarb.data.dataset import Dataset
-from spreadarb.metrics import portfolio_metrics
+from spreadarb.metrics import portfolio_metrics, venue_latency_statistics
 from spreadarb.scanner import scan_key, scan_records
 from spreadarb.simulation import MarketEvents, market_events, prepare
 from spreadarb.state import FeatureParams, MarketFeatures, feature_params, market_features
@@ -251,6 +251,8 @@ class _Shared:
     events: MarketEvents
     features: dict[FeatureParams, MarketFeatures] = field(default_factory=dict)
     scans: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict)
+    # Per feature set, like the features: the venues' latency statistics of the metrics.
+    latency: dict[FeatureParams, dict[str, dict[str, float]]] = field(default_factory=dict)
     scan_users: dict[tuple[Any, ...], int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     key_locks: dict[Any, threading.Lock] = field(default_factory=dict)
@@ -298,13 +300,17 @@ class _Shared:
                     self.scans.pop(key, None)
                     self.scan_users.pop(key, None)
                     self.key_locks.pop(key, None)
-        return flat_metrics(portfolio_metrics(result))
+        latency = self._once(
+            feature_params(config), self.latency, lambda: venue_latency_statistics(result)
+        )
+        return flat_metrics(portfolio_metrics(result, latency=latency))
 
     def drop_features(self, keep: set[FeatureParams]) -> None:
         with self.lock:
             for params in list(self.features):
                 if params not in keep:
                     del self.features[params]
+                    self.latency.pop(params, None)
 
 
 def _outcome(shared: _Shared, point: Point) -> dict[str, Any]:

@@ -65,6 +65,22 @@ def test_rows_equal_one_by_one_backtests(sample, swept):
     assert swept["trades_opened"].nunique() > 1
 
 
+def test_latency_statistics_shared_per_feature_set_equal_one_by_one(sample):
+    """The sweep computes the venues' latency statistics once per feature set; they differ
+    between feature sets (the staleness limit is one) and equal each config's own."""
+    grid = {"max_latency_ms": [20.0, 5000.0], "min_confidence": [60, 70]}
+    swept = spreadarb.sweep(sample, grid, n_jobs=2, progress=False)
+    columns = [c for c in swept.columns if c.startswith("latency_by_exchange.")]
+    assert any(c.endswith(".stale_fraction") for c in columns)
+    for _, row in swept.iterrows():
+        config = StrategyConfig().replace(**{name: row[name] for name in grid})
+        expected = flat_metrics(portfolio_metrics(spreadarb.backtest(sample, config)))
+        assert all(same(row[c], expected[c]) for c in columns), row["config_id"]
+    stale = [c for c in columns if c.endswith(".stale_fraction")]
+    by_limit = swept.groupby("max_latency_ms")[stale].sum().sum(axis=1)
+    assert by_limit[20.0] > by_limit[5000.0]
+
+
 def test_single_thread_and_rerun_are_identical(sample, swept):
     again = spreadarb.sweep(sample, GRID, n_jobs=1, progress=False)
     pd.testing.assert_frame_equal(again, swept)
