@@ -156,7 +156,7 @@ def event_stream(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     # threads (the kernel releases the GIL): measured 2.7 s on the SPEC §8 day against
     # 4.4-5 s for a stable argsort of the concatenation plus the gathers of each column.
     # A stream too small to split is sorted by numpy instead: as fast in one thread, and
-    # a first backtest of a small dataset then compiles neither kernel (0.4 s of CPU).
+    # a first backtest of a small dataset then compiles no merge kernel (1.5 s of CPU).
     parts = merge_parts(ticker_ts.size + trade_ts.size, os.cpu_count() or 1)
     if parts == 1:
         bad = first_unsorted_run(ticker_ts, trade_ts, tk.offsets, tr.offsets)
