@@ -7,6 +7,7 @@ the scan), runs :func:`spreadarb.kernels.engine.simulate_nb`, and trims the reco
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ from spreadarb.kernels.events import (
     run_bounds_nb,
 )
 from spreadarb.results import BacktestResult
-from spreadarb.scanner import rank_passing, scan_records
+from spreadarb.scanner import rank_passing, scan_key, scan_records
 from spreadarb.state import MarketFeatures, market_features, seconds_to_ns
 
 #: LLVM optimisation level of the engine compiled ahead (numba's default is 3). The event
@@ -79,6 +80,14 @@ def engine_params(config: StrategyConfig) -> EngineParams:
         stop_loss_bps=float(config.stop_loss_bps),
         reject_crossed_on_arrival=config.crossed_on_arrival == "reject",
     )
+
+
+def candidate_key(config: StrategyConfig, exchanges: Sequence[str]) -> tuple[Any, ...]:
+    """Everything of a config :func:`entry_candidates` depends on, for a dataset with
+    ``exchanges``: the scan (:func:`~spreadarb.scanner.scan_key`, which holds the entry
+    filters and ``top_n``) and which leg of each venue pair is the harder one."""
+    harder = tuple(config.harder_leg(a, b) == a for a in exchanges for b in exchanges)
+    return (scan_key(config, exchanges), harder)
 
 
 def entry_candidates(records: np.ndarray, dataset: Dataset, config: StrategyConfig) -> Candidates:
@@ -420,14 +429,16 @@ def prepare(
     features: MarketFeatures | None = None,
     events: MarketEvents | None = None,
     opportunities: np.ndarray | None = None,
+    candidates: Candidates | None = None,
 ) -> EngineRun:
     """Scan the dataset and build every input of the engine kernel (see :class:`EngineRun`).
 
-    ``features``, ``events`` and ``opportunities`` let a caller that runs many configs
-    on one dataset (:func:`spreadarb.sweep`) pass what it already computed: the market
-    features for this config's :func:`~spreadarb.state.feature_params`, the dataset's
-    :class:`MarketEvents`, and the scan records of a config with the same
-    :func:`~spreadarb.scanner.scan_key`. Results are identical either way.
+    ``features``, ``events``, ``opportunities`` and ``candidates`` let a caller that runs
+    many configs on one dataset (:func:`spreadarb.sweep`) pass what it already computed:
+    the market features for this config's :func:`~spreadarb.state.feature_params`, the
+    dataset's :class:`MarketEvents`, the scan records of a config with the same
+    :func:`~spreadarb.scanner.scan_key`, and the :func:`entry_candidates` of one with the
+    same :func:`candidate_key`. Results are identical either way.
     """
     config = StrategyConfig() if config is None else config
     # A first backtest compiles the engine kernel (most of its cold start) in a child
@@ -460,7 +471,9 @@ def prepare(
             fee_maker=np.array([config.fee(n, "maker") for n in names], dtype=np.float64),
             fee_taker=np.array([config.fee(n, "taker") for n in names], dtype=np.float64),
         ),
-        candidates=entry_candidates(opportunities, dataset, config),
+        candidates=(
+            entry_candidates(opportunities, dataset, config) if candidates is None else candidates
+        ),
         params=engine_params(config),
         latency_ms=latency_ms,
     )

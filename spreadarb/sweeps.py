@@ -35,7 +35,14 @@ from spreadarb.config import ConfigError, StrategyConfig
 from spreadarb.data.dataset import Dataset
 from spreadarb.metrics import portfolio_metrics, venue_latency_statistics
 from spreadarb.scanner import scan_key, scan_records
-from spreadarb.simulation import MarketEvents, market_events, prepare
+from spreadarb.simulation import (
+    Candidates,
+    MarketEvents,
+    candidate_key,
+    entry_candidates,
+    market_events,
+    prepare,
+)
 from spreadarb.state import FeatureParams, MarketFeatures, feature_params, market_features
 
 if TYPE_CHECKING:
@@ -251,6 +258,8 @@ class _Shared:
     events: MarketEvents
     features: dict[FeatureParams, MarketFeatures] = field(default_factory=dict)
     scans: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict)
+    # Per candidate key (a scan key and the harder legs), freed with their scan.
+    candidates: dict[tuple[Any, ...], Candidates] = field(default_factory=dict)
     # Per feature set, like the features: the venues' latency statistics of the metrics.
     latency: dict[FeatureParams, dict[str, dict[str, float]]] = field(default_factory=dict)
     scan_users: dict[tuple[Any, ...], int] = field(default_factory=dict)
@@ -289,8 +298,18 @@ class _Shared:
             records = self._once(
                 key, self.scans, lambda: scan_records(self.dataset, config, features=features)
             )
+            candidates = self._once(
+                candidate_key(config, self.dataset.exchanges),
+                self.candidates,
+                lambda: entry_candidates(records, self.dataset, config),
+            )
             result = prepare(
-                self.dataset, config, features=features, events=self.events, opportunities=records
+                self.dataset,
+                config,
+                features=features,
+                events=self.events,
+                opportunities=records,
+                candidates=candidates,
             ).result()
         finally:
             with self.lock:
@@ -300,6 +319,9 @@ class _Shared:
                     self.scans.pop(key, None)
                     self.scan_users.pop(key, None)
                     self.key_locks.pop(key, None)
+                    for done in [k for k in self.candidates if k[0] == key]:
+                        del self.candidates[done]
+                        self.key_locks.pop(done, None)
         latency = self._once(
             feature_params(config), self.latency, lambda: venue_latency_statistics(result)
         )

@@ -14,6 +14,7 @@ import pytest
 import spreadarb
 from spreadarb import StrategyConfig
 from spreadarb.metrics import portfolio_metrics
+from spreadarb.simulation import candidate_key
 from spreadarb.sweeps import SweepError, expand_grid, flat_metrics, load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +80,32 @@ def test_latency_statistics_shared_per_feature_set_equal_one_by_one(sample):
     stale = [c for c in columns if c.endswith(".stale_fraction")]
     by_limit = swept.groupby("max_latency_ms")[stale].sum().sum(axis=1)
     assert by_limit[20.0] > by_limit[5000.0]
+
+
+def test_entry_candidates_shared_per_scan_and_harder_legs_equal_one_by_one(sample):
+    """Configs of one scan share its entry candidates unless their harder legs differ
+    (the difficulty ranking is not part of the scan)."""
+    ranking = StrategyConfig().difficulty_ranking
+    grid = [
+        {"fill_threshold": f, "difficulty_ranking": r}
+        for f in (0.05, 0.5)
+        for r in (ranking, tuple(reversed(ranking)))
+    ]
+    swept = spreadarb.sweep(sample, grid, n_jobs=2, progress=False)
+    assert swept["error"].isna().all()
+    for (_, row), changes in zip(swept.iterrows(), grid, strict=True):
+        expected = flat_metrics(
+            portfolio_metrics(spreadarb.backtest(sample, StrategyConfig().replace(**changes)))
+        )
+        got = metric_row(row)
+        diff = {k: (got[k], expected[k]) for k in expected if not same(got[k], expected[k])}
+        assert not diff, (row["config_id"], diff)
+    keys = {candidate_key(StrategyConfig().replace(**c), sample.exchanges) for c in grid}
+    assert len(keys) == 2
+    # The ranking changes which leg is posted first, hence the results.
+    assert swept["trades_opened"].iloc[0] != swept["trades_opened"].iloc[1] or (
+        swept["cumulative_pnl"].iloc[0] != swept["cumulative_pnl"].iloc[1]
+    )
 
 
 def test_single_thread_and_rerun_are_identical(sample, swept):
