@@ -374,14 +374,17 @@ print(json.dumps({"import_s": t1 - t0, "first_s": t3 - t1, "warm_s": t5 - t3}))
 def jit_times(path: Path) -> dict[str, Any]:
     """Compile overhead of a user's first load + backtest (load, scan and engine kernels).
 
-    Fresh processes: the first with an empty ``NUMBA_CACHE_DIR`` (every kernel compiled),
-    the next two with the cache it wrote. Each loads ``path`` and backtests it twice; the
-    overhead is the first load + backtest minus the second. ``jit_cached_s`` is the
-    faster of the two cached runs (one slow run alone is a busy machine, not the cache).
+    Fresh processes: two each with an empty ``NUMBA_CACHE_DIR`` of its own (every kernel
+    compiled), then two with the cache the first wrote. Each loads ``path`` and backtests
+    it twice; the overhead is the first load + backtest minus the second. ``jit_cold_s``
+    and ``jit_cached_s`` are the faster of their two runs (one slow run alone is a busy
+    machine, not the compiler or the cache); both runs are kept in ``jit_*_runs_s``.
     """
     result: dict[str, Any] = {"jit_dataset": str(path)}
     runs = {label: probe for label, (probe, _) in jit_probe_runs(_JIT_PROBE, path).items()}
-    result["jit_cold_s"] = runs["cold"]["first_s"] - runs["cold"]["warm_s"]
+    cold = [runs[k]["first_s"] - runs[k]["warm_s"] for k in ("cold", "cold_again")]
+    result["jit_cold_runs_s"] = cold
+    result["jit_cold_s"] = min(cold)
     cached = [runs[k]["first_s"] - runs[k]["warm_s"] for k in ("cached", "cached_again")]
     result["jit_cached_runs_s"] = cached
     result["jit_cached_s"] = min(cached)
@@ -730,7 +733,9 @@ def main() -> None:
     if jit is not None:
         print(
             f"JIT of a first load + backtest of {SAMPLE.name} (fresh processes): cold "
-            f"{jit['jit_cold_s']:.1f} s, cached {jit['jit_cached_s']:.2f} s "
+            f"{jit['jit_cold_s']:.1f} s (faster of "
+            f"{', '.join(f'{x:.1f}' for x in jit['jit_cold_runs_s'])}), "
+            f"cached {jit['jit_cached_s']:.2f} s "
             f"(import {jit['import_s']:.2f} s)"
         )
     for r in results:
