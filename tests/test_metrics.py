@@ -53,7 +53,7 @@ def _longest_below_peak_loop(ts, equity):
     st.floats(-100, 100),
 )
 def test_max_drawdown_duration_matches_the_point_by_point_walk(steps, first):
-    """Ties at the peak (zero steps), spells at the start and at the end of the data."""
+    """Ties at the peak (zero steps), spells from the first point and to the last one."""
     ts = np.cumsum([0] + [dt for dt, _ in steps]).astype(np.int64)
     equity = first + np.cumsum([0.0] + [dv for _, dv in steps])
     usd, _, duration = max_drawdown(ts, equity)
