@@ -85,7 +85,8 @@ def engine_params(config: StrategyConfig) -> EngineParams:
 def candidate_key(config: StrategyConfig, exchanges: Sequence[str]) -> tuple[Any, ...]:
     """Everything of a config :func:`entry_candidates` depends on, for a dataset with
     ``exchanges``: the scan (:func:`~spreadarb.scanner.scan_key`, which holds the entry
-    filters and ``top_n``) and which leg of each venue pair is the harder one."""
+    filters and ``top_n``) and which leg of each venue pair is the harder one:
+    ``(scan_key(config, exchanges), harder legs)``."""
     harder = tuple(config.harder_leg(a, b) == a for a in exchanges for b in exchanges)
     return (scan_key(config, exchanges), harder)
 

@@ -292,14 +292,16 @@ class _Shared:
                 self.scan_users[key] = self.scan_users.get(key, 0) + 1
 
     def run(self, config: StrategyConfig) -> dict[str, Any]:
-        key = scan_key(config, self.dataset.exchanges)
+        # (scan key, harder legs): the scan key is computed once for both stores.
+        cand_key = candidate_key(config, self.dataset.exchanges)
+        key = cand_key[0]
         try:
             features = self.market_features(config)
             records = self._once(
                 key, self.scans, lambda: scan_records(self.dataset, config, features=features)
             )
             candidates = self._once(
-                candidate_key(config, self.dataset.exchanges),
+                cand_key,
                 self.candidates,
                 lambda: entry_candidates(records, self.dataset, config),
             )
